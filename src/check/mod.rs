@@ -1,0 +1,1661 @@
+//! `check`: names, types, model contracts → diagnostics, and the typed policies `compile` needs.
+//! Never runs inference: model contracts come from a [`ModelCatalog`].
+
+mod checked;
+pub mod expr;
+mod model_contract;
+
+pub use checked::*;
+pub use model_contract::{ModelCatalog, ModelInfo, OutputInfo};
+
+use crate::diagnostics::{Code, Diagnostic, did_you_mean};
+use crate::source::Span;
+use crate::syntax::ast;
+use crate::types::{FieldTy, RecordTy, Ty, Value};
+use expr::{Env, NodeInfo};
+use jiff::SignedDuration;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+
+/// Checks every policy of a set. Returns the policies that checked cleanly (by name) and every
+/// diagnostic, sorted by position.
+pub fn check_set(
+    files: &[ast::File],
+    catalog: &dyn ModelCatalog,
+) -> (Vec<CheckedPolicy>, Vec<Diagnostic>) {
+    let mut diags = Vec::new();
+    let mut seen: HashMap<&str, Span> = HashMap::new();
+    let mut all: Vec<&ast::Policy> = Vec::new();
+    for f in files {
+        for p in &f.policies {
+            if let Some(first) = seen.get(p.name.name.as_str()) {
+                diags.push(
+                    Diagnostic::new(
+                        Code::DuplicateName,
+                        format!("policy `{}` is declared twice", p.name.name),
+                    )
+                    .label(p.name.span, "declared again here")
+                    .label(*first, "first declared here"),
+                );
+                continue;
+            }
+            seen.insert(&p.name.name, p.name.span);
+            all.push(p);
+        }
+    }
+    let mut checked = Vec::new();
+    for p in &all {
+        let before = diags.iter().filter(|d| d.is_error()).count();
+        let c = PolicyChecker::new(p, catalog, &mut diags).run();
+        let after = diags.iter().filter(|d| d.is_error()).count();
+        if let Some(c) = c
+            && after == before
+        {
+            checked.push(c);
+        }
+    }
+    check_routes(&all, &checked, &mut diags);
+    crate::diagnostics::sort(&mut diags);
+    (checked, diags)
+}
+
+/// Route targets must exist, form no cycle, and receive every context field they declare.
+fn check_routes(all: &[&ast::Policy], checked: &[CheckedPolicy], diags: &mut Vec<Diagnostic>) {
+    let names: Vec<&str> = all.iter().map(|p| p.name.name.as_str()).collect();
+    let mut edges: std::collections::BTreeMap<&str, Vec<(&str, Span)>> =
+        std::collections::BTreeMap::new();
+    for p in all {
+        for item in &p.items {
+            let ast::Item::Route(r) = item else { continue };
+            let targets = r
+                .rules
+                .iter()
+                .map(|rule| &rule.target)
+                .chain(r.otherwise.iter());
+            for t in targets {
+                if !names.contains(&t.name.as_str()) {
+                    let help = did_you_mean(&t.name, names.iter().copied())
+                        .map(|s| format!("did you mean `{s}`?"));
+                    let mut d = Diagnostic::new(
+                        Code::UnknownRoute,
+                        format!("route to unknown policy `{}`", t.name),
+                    )
+                    .label(t.span, "no such policy");
+                    if let Some(h) = help {
+                        d = d.help(h);
+                    }
+                    diags.push(d);
+                    continue;
+                }
+                edges
+                    .entry(p.name.name.as_str())
+                    .or_default()
+                    .push((t.name.as_str(), t.span));
+                // Context compatibility, when both sides checked.
+                let from = checked.iter().find(|c| c.name == p.name.name);
+                let to = checked.iter().find(|c| c.name == t.name);
+                if let (Some(from), Some(to)) = (from, to) {
+                    for f in &to.context.fields {
+                        let ok = from
+                            .context
+                            .field(&f.name)
+                            .is_some_and(|g| f.ty.accepts(&g.ty) && (f.optional || !g.optional));
+                        if !ok {
+                            diags.push(
+                                Diagnostic::new(Code::RouteContext, format!("`{}` needs the context field `{}: {}` which `{}` does not provide", t.name, f.name, f.ty, p.name.name))
+                                    .label(t.span, "routed here")
+                                    .help(format!("declare `{}: {}` in the context of `{}`", f.name, f.ty, p.name.name)),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // Cycles: from every router in name order, a depth-first search; each cycle is reported
+    // once, from its first policy by name.
+    let mut reported: HashSet<&str> = HashSet::new();
+    for start in edges.keys().copied().collect::<Vec<_>>() {
+        if reported.contains(start) {
+            continue;
+        }
+        let mut stack = vec![(start, vec![start])];
+        let mut visited = HashSet::new();
+        'search: while let Some((node, path)) = stack.pop() {
+            for (next, span) in edges.get(node).map(Vec::as_slice).unwrap_or(&[]) {
+                if *next == start {
+                    reported.extend(path.iter().copied());
+                    let cycle = path
+                        .iter()
+                        .chain(std::iter::once(&start))
+                        .map(|s| format!("`{s}`"))
+                        .collect::<Vec<_>>()
+                        .join(" → ");
+                    diags.push(
+                        Diagnostic::new(Code::RouteCycle, format!("routes form a cycle: {cycle}"))
+                            .label(*span, "this route closes the cycle")
+                            .help("every route must end at a policy that selects"),
+                    );
+                    break 'search;
+                } else if visited.insert(*next) {
+                    let mut p = path.clone();
+                    p.push(next);
+                    stack.push((next, p));
+                }
+            }
+        }
+    }
+}
+
+/// Parses `8h`, `90m`, `1h30m`, `7d`, `500ms`, `30s`. Zero and negative durations are invalid.
+pub fn parse_duration(s: &str) -> Option<SignedDuration> {
+    let mut total: i64 = 0;
+    let mut rest = s;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        if digits == 0 {
+            return None;
+        }
+        let n: i64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let ms_per = match &rest[..unit_len] {
+            "ms" => 1,
+            "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            _ => return None,
+        };
+        total = total.checked_add(n.checked_mul(ms_per)?)?;
+        rest = &rest[unit_len..];
+    }
+    (total > 0).then(|| SignedDuration::from_millis(total))
+}
+
+fn parse_time_of_day(s: &str) -> Option<(i8, i8)> {
+    let (h, m) = s.split_once(':')?;
+    if m.len() != 2 {
+        return None;
+    }
+    let h: i8 = h.parse().ok()?;
+    let m: i8 = m.parse().ok()?;
+    ((0..24).contains(&h) && (0..60).contains(&m)).then_some((h, m))
+}
+
+fn scalar_ty(s: ast::Scalar) -> Ty {
+    match s {
+        ast::Scalar::String => Ty::String,
+        ast::Scalar::Int => Ty::Int,
+        ast::Scalar::Float => Ty::Float,
+        ast::Scalar::Bool => Ty::Bool,
+        ast::Scalar::Timestamp => Ty::Timestamp,
+    }
+}
+
+/// A literal as a value of type `ty`, or a diagnostic.
+fn literal_value(l: &ast::Literal, ty: &Ty) -> Result<Value, Diagnostic> {
+    let bad = || {
+        Diagnostic::new(Code::InvalidLiteral, format!("expected a `{ty}` literal"))
+            .label(l.span, format!("not a `{ty}`"))
+    };
+    Ok(match (&l.kind, ty) {
+        (ast::LiteralKind::Int(i), Ty::Int) => Value::Int(*i),
+        (ast::LiteralKind::Int(i), Ty::Float) => Value::Float(*i as f64),
+        (ast::LiteralKind::Float(f), Ty::Float) => Value::Float(*f),
+        (ast::LiteralKind::Float(_), Ty::Int) => {
+            return Err(bad().help("declare it `float`, or write a whole number"));
+        }
+        (ast::LiteralKind::Str(s), Ty::String) => Value::Str(Arc::from(s.as_str())),
+        (ast::LiteralKind::Str(s), Ty::Timestamp) => match s.parse::<jiff::Timestamp>() {
+            Ok(t) => Value::Timestamp(t),
+            Err(_) => {
+                return Err(bad().help("write an RFC 3339 time such as \"2026-01-31T09:00:00Z\""));
+            }
+        },
+        (ast::LiteralKind::Bool(b), Ty::Bool) => Value::Bool(*b),
+        (ast::LiteralKind::List(items), Ty::List(elem)) => {
+            let mut out = Vec::new();
+            for i in items {
+                out.push(literal_value(i, elem)?);
+            }
+            Value::List(out.into())
+        }
+        _ => return Err(bad()),
+    })
+}
+
+/// The natural type of an attribute literal.
+fn literal_ty(l: &ast::Literal) -> Ty {
+    match &l.kind {
+        ast::LiteralKind::Int(_) => Ty::Int,
+        ast::LiteralKind::Float(_) => Ty::Float,
+        ast::LiteralKind::Str(_) => Ty::String,
+        ast::LiteralKind::Bool(_) => Ty::Bool,
+        ast::LiteralKind::List(items) => {
+            Ty::List(Box::new(items.first().map_or(Ty::Unknown, literal_ty)))
+        }
+    }
+}
+
+struct PolicyChecker<'a> {
+    p: &'a ast::Policy,
+    catalog: &'a dyn ModelCatalog,
+    diags: &'a mut Vec<Diagnostic>,
+}
+
+/// A named thing in the policy's one namespace of values.
+#[derive(Clone, Copy)]
+enum Def<'a> {
+    Let(&'a ast::Let),
+    Model(&'a ast::Model),
+    Score(&'a ast::Expr),
+}
+
+impl<'a> PolicyChecker<'a> {
+    fn new(
+        p: &'a ast::Policy,
+        catalog: &'a dyn ModelCatalog,
+        diags: &'a mut Vec<Diagnostic>,
+    ) -> Self {
+        PolicyChecker { p, catalog, diags }
+    }
+
+    fn dup(&mut self, what: &str, name: &str, again: Span, first: Span) {
+        self.diags.push(
+            Diagnostic::new(
+                Code::DuplicateName,
+                format!("{what} `{name}` is declared twice"),
+            )
+            .label(again, "declared again here")
+            .label(first, "first declared here"),
+        );
+    }
+
+    /// Exactly one of a singular item.
+    fn single<T>(&mut self, what: &str, items: Vec<(&'a T, Span)>) -> Option<&'a T> {
+        let first = items.first().map(|(_, s)| *s);
+        for (_, s) in items.iter().skip(1) {
+            if let Some(f) = first {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::DuplicateName,
+                        format!("`{what}` appears twice in policy `{}`", self.p.name.name),
+                    )
+                    .label(*s, "again here")
+                    .label(f, "first here")
+                    .help(format!("a policy has at most one `{what}`")),
+                );
+            }
+        }
+        items.first().map(|(t, _)| *t)
+    }
+
+    fn record(&mut self, r: &ast::Record) -> RecordTy {
+        let mut fields: Vec<FieldTy> = Vec::new();
+        let mut spans: HashMap<String, Span> = HashMap::new();
+        for f in &r.fields {
+            if let Some(first) = spans.get(&f.name.name) {
+                let first = *first;
+                self.dup("field", &f.name.name, f.name.span, first);
+                continue;
+            }
+            spans.insert(f.name.name.clone(), f.name.span);
+            let ty = self.type_expr(&f.ty);
+            let default = match &f.default {
+                Some(l) => match literal_value(l, &ty) {
+                    Ok(v) => Some(v),
+                    Err(d) => {
+                        self.diags.push(d);
+                        None
+                    }
+                },
+                None => None,
+            };
+            let optional = f.ty.optional || f.default.is_some();
+            fields.push(FieldTy {
+                name: f.name.name.clone(),
+                ty,
+                optional,
+                default,
+            });
+        }
+        RecordTy { fields }
+    }
+
+    fn type_expr(&mut self, t: &ast::TypeExpr) -> Ty {
+        match &t.kind {
+            ast::TypeKind::Scalar(s) => scalar_ty(*s),
+            ast::TypeKind::List(inner) => Ty::List(Box::new(self.type_expr(inner))),
+            ast::TypeKind::Record(r) => Ty::Record(Arc::new(self.record(r))),
+        }
+    }
+
+    /// Resolves a dotted context path to field indices and the field's type.
+    fn context_path(
+        &mut self,
+        ctx: &RecordTy,
+        path: &ast::Path,
+        what: &str,
+    ) -> Option<(Vec<u16>, Ty)> {
+        let mut idx = Vec::new();
+        let mut rec = ctx.clone();
+        let mut ty = Ty::Unknown;
+        for (n, seg) in path.segments.iter().enumerate() {
+            let Some(i) = rec.index(seg) else {
+                let help = did_you_mean(seg, rec.fields.iter().map(|f| f.name.as_str()))
+                    .map(|s| format!("did you mean `{s}`?"));
+                let mut d = Diagnostic::new(
+                    Code::UnknownName,
+                    format!("{what} `{}` is not a context field", path.dotted()),
+                )
+                .label(path.span, "not in the context");
+                if let Some(h) = help {
+                    d = d.help(h);
+                }
+                self.diags.push(d);
+                return None;
+            };
+            idx.push(i as u16);
+            ty = rec.fields[i].ty.clone();
+            if n + 1 < path.segments.len() {
+                match &ty {
+                    Ty::Record(r) => rec = (**r).clone(),
+                    _ => {
+                        self.diags.push(
+                            Diagnostic::new(
+                                Code::TypeMismatch,
+                                format!("`{seg}` is a `{ty}`, which has no fields"),
+                            )
+                            .label(path.span, "here"),
+                        );
+                        return None;
+                    }
+                }
+            }
+        }
+        Some((idx, ty))
+    }
+
+    fn run(mut self) -> Option<CheckedPolicy> {
+        let p = self.p;
+        // ---- gather items --------------------------------------------------------------
+        let mut meta = Meta::default();
+        let mut meta_seen: HashMap<&str, Span> = HashMap::new();
+        let (
+            mut contexts,
+            mut subjects,
+            mut cands,
+            mut scores,
+            mut selects,
+            mut fallbacks,
+            mut routes,
+        ) = (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+        let mut params = vec![];
+        let mut defs: Vec<(String, Span, Def)> = vec![];
+        let mut guards = vec![];
+        for item in &p.items {
+            match item {
+                ast::Item::Meta(m) => {
+                    if let Some(first) = meta_seen.get(m.key.name.as_str()) {
+                        let first = *first;
+                        self.dup("metadata", &m.key.name, m.key.span, first);
+                    }
+                    meta_seen.insert(&m.key.name, m.key.span);
+                    let v = Some(m.value.value.clone());
+                    match m.key.name.as_str() {
+                        "version" => meta.version = v,
+                        "owner" => meta.owner = v,
+                        _ => meta.description = v,
+                    }
+                }
+                ast::Item::Context(r) => contexts.push((r, r.span)),
+                ast::Item::Subject(s) => subjects.push((s, s.span)),
+                ast::Item::Param(x) => params.push(x),
+                ast::Item::Candidates(c) => cands.push((c, c.span)),
+                ast::Item::Model(m) => defs.push((m.name.name.clone(), m.name.span, Def::Model(m))),
+                ast::Item::Let(l) => defs.push((l.name.name.clone(), l.name.span, Def::Let(l))),
+                ast::Item::Score(e) => {
+                    scores.push((e, e.span));
+                }
+                ast::Item::Guard(g) => guards.push(g),
+                ast::Item::Select(s) => selects.push((s, s.span)),
+                ast::Item::Fallback(f) => fallbacks.push((f, f.span)),
+                ast::Item::Route(r) => routes.push((r, r.span)),
+            }
+        }
+        let context = self.single("context", contexts);
+        let subject = self.single("subject", subjects);
+        let cands = self.single("candidates", cands);
+        let score = self.single("score", scores);
+        let select = self.single("select", selects);
+        let fallback = self.single("fallback", fallbacks);
+        let route = self.single("route", routes);
+        if let Some(s) = score {
+            defs.push(("score".into(), s.span, Def::Score(s)));
+        }
+
+        // ---- context, params -----------------------------------------------------------
+        let ctx = Arc::new(
+            context
+                .map(|r| self.record(r))
+                .unwrap_or(RecordTy { fields: vec![] }),
+        );
+        let mut names: HashMap<String, Span> = HashMap::new();
+        for f in context.map(|c| c.fields.as_slice()).unwrap_or(&[]) {
+            names.entry(f.name.name.clone()).or_insert(f.name.span);
+        }
+        let mut param_vals: Vec<(String, Ty, Value)> = vec![];
+        let mut param_spans: Vec<Span> = vec![];
+        for x in &params {
+            if let Some(first) = names.get(&x.name.name) {
+                let first = *first;
+                self.dup("name", &x.name.name, x.name.span, first);
+                continue;
+            }
+            names.insert(x.name.name.clone(), x.name.span);
+            let ty = scalar_ty(x.ty.0);
+            if !ty.is_numeric() {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::InvalidLiteral,
+                        format!("param `{}` must be an `int` or a `float`", x.name.name),
+                    )
+                    .label(x.ty.1, "not a number type")
+                    .help("params are tunable numbers; put other constants in a `let`"),
+                );
+                continue;
+            }
+            let v = match literal_value(&x.value, &ty) {
+                Ok(v) => v,
+                Err(d) => {
+                    self.diags.push(d);
+                    continue;
+                }
+            };
+            if let Some((lo, hi)) = &x.range {
+                let (lv, hv) = (literal_value(lo, &ty), literal_value(hi, &ty));
+                match (lv, hv) {
+                    (Ok(l), Ok(h)) => {
+                        let (l, h, val) = (l.as_f64(), h.as_f64(), v.as_f64());
+                        if l > h {
+                            self.diags.push(
+                                Diagnostic::new(
+                                    Code::ParamRange,
+                                    format!("the range of `{}` is empty", x.name.name),
+                                )
+                                .label(lo.span.sub(0, 0).union(hi.span), "low end above high end")
+                                .help("write the range as `in LOW..HIGH`"),
+                            );
+                        } else if !(l..=h).contains(&val) {
+                            self.diags.push(
+                                Diagnostic::new(
+                                    Code::ParamRange,
+                                    format!(
+                                        "`{}` is {val}, outside its range {l}..{h}",
+                                        x.name.name
+                                    ),
+                                )
+                                .label(x.value.span, "out of range")
+                                .label(lo.span.union(hi.span), "allowed range")
+                                .help(format!(
+                                    "choose a value between {l} and {h}, or widen the range"
+                                )),
+                            );
+                        }
+                    }
+                    (Err(d), _) | (_, Err(d)) => self.diags.push(d),
+                }
+            }
+            param_vals.push((x.name.name.clone(), ty, v));
+            param_spans.push(x.name.span);
+        }
+
+        // ---- candidates ---------------------------------------------------------------
+        let has_route = route.is_some();
+        let candidates = self.candidates(cands, &ctx, select.map(|s| s.kind));
+
+        // ---- nodes: lets, models, score ------------------------------------------------
+        for (name, span, _) in &defs {
+            if ["candidate", "now", "local", "context", "score"].contains(&name.as_str())
+                && !matches!(
+                    defs.iter().find(|d| &d.0 == name).map(|d| d.2),
+                    Some(Def::Score(_))
+                )
+            {
+                self.diags.push(
+                    Diagnostic::new(Code::DuplicateName, format!("`{name}` is a reserved name"))
+                        .label(*span, "reserved")
+                        .help("choose another name"),
+                );
+            } else if let Some(first) = names.get(name) {
+                let first = *first;
+                self.dup("name", name, *span, first);
+            } else {
+                names.insert(name.clone(), *span);
+            }
+        }
+        let (order, cyclic) = self.order(&defs);
+        if cyclic {
+            return None;
+        }
+        // Levels follow from what each node reads.
+        let mut level: HashMap<&str, Level> = HashMap::new();
+        for &i in &order {
+            let (name, _, def) = &defs[i];
+            let l = match def {
+                Def::Score(_) => Level::Candidate,
+                Def::Model(m) if matches!(m.per, Some((ast::Per::Candidate, _))) => {
+                    Level::Candidate
+                }
+                Def::Model(_) => Level::Request,
+                Def::Let(l) => {
+                    let refs = expr::references(&l.value.text);
+                    if refs.contains("candidate")
+                        || refs
+                            .iter()
+                            .any(|r| level.get(r.as_str()) == Some(&Level::Candidate))
+                    {
+                        Level::Candidate
+                    } else {
+                        Level::Request
+                    }
+                }
+            };
+            level.insert(name, l);
+        }
+        let cand_attrs = candidates.as_ref().map(|c| c.attrs.clone());
+        let mut nodes: HashMap<String, NodeInfo> = HashMap::new();
+        let mut req_nodes: Vec<Node> = vec![];
+        let mut cand_nodes: Vec<Node> = vec![];
+        let mut uses: BTreeSet<String> = BTreeSet::new();
+        let mut failed: HashSet<String> = HashSet::new();
+        let mut ok = true;
+        for &i in &order {
+            let (name, _, def) = &defs[i];
+            let lvl = level.get(name.as_str()).copied().unwrap_or(Level::Request);
+            let cand_env = if lvl == Level::Candidate {
+                cand_attrs
+                    .as_deref()
+                    .filter(|_| !candidates.as_ref().is_some_and(|c| c.implicit))
+            } else {
+                None
+            };
+            let role = match def {
+                Def::Let(_) => "a request-level value",
+                Def::Model(_) => "a per-request model input",
+                Def::Score(_) => "the score",
+            };
+            let env = Env {
+                ctx: &ctx,
+                params: &param_vals,
+                nodes: &nodes,
+                candidate: cand_env,
+                role,
+                failed: &failed,
+            };
+            let node = match def {
+                Def::Let(l) => {
+                    expr::check(&l.value.text, l.value.span, &env, &mut uses, self.diags).map(|t| {
+                        Node {
+                            name: name.clone(),
+                            ty: t.ty,
+                            kind: NodeKind::Let(t.ex),
+                        }
+                    })
+                }
+                Def::Score(e) => match expr::check(&e.text, e.span, &env, &mut uses, self.diags) {
+                    Some(t) if t.ty.is_numeric() => {
+                        let t = if t.ty == Ty::Int { expr_to_float(t) } else { t };
+                        Some(Node {
+                            name: name.clone(),
+                            ty: Ty::Float,
+                            kind: NodeKind::Let(t.ex),
+                        })
+                    }
+                    Some(t) => {
+                        self.diags.push(
+                            Diagnostic::new(
+                                Code::WrongKind,
+                                format!("the score must be a number, found `{}`", t.ty),
+                            )
+                            .label(e.span, "not a number"),
+                        );
+                        None
+                    }
+                    None => None,
+                },
+                Def::Model(m) => self.model(m, &env, &mut uses, lvl),
+            };
+            let Some(node) = node else {
+                ok = false;
+                failed.insert(name.clone());
+                continue;
+            };
+            let list = if lvl == Level::Candidate {
+                &mut cand_nodes
+            } else {
+                &mut req_nodes
+            };
+            nodes.insert(
+                name.clone(),
+                NodeInfo {
+                    level: lvl,
+                    index: list.len() as u16,
+                    ty: node.ty.clone(),
+                },
+            );
+            list.push(node);
+        }
+
+        // ---- guards ------------------------------------------------------------------------
+        let mut checked_guards = vec![];
+        let mut guard_names: HashMap<&str, Span> = HashMap::new();
+        for g in &guards {
+            if let Some(first) = guard_names.get(g.name.name.as_str()) {
+                let first = *first;
+                self.dup("guard", &g.name.name, g.name.span, first);
+                continue;
+            }
+            guard_names.insert(&g.name.name, g.name.span);
+            let cand_env = cand_attrs
+                .as_deref()
+                .filter(|_| !candidates.as_ref().is_some_and(|c| c.implicit));
+            let kind = match &g.kind {
+                ast::GuardKind::Require(e) => {
+                    let env = Env {
+                        ctx: &ctx,
+                        params: &param_vals,
+                        nodes: &nodes,
+                        candidate: cand_env,
+                        role: "this guard",
+                        failed: &failed,
+                    };
+                    match expr::check(&e.text, e.span, &env, &mut uses, self.diags) {
+                        Some(t) if t.ty == Ty::Bool => Some(GuardKind::Require {
+                            ex: t.ex,
+                            level: t.level,
+                        }),
+                        Some(t) => {
+                            self.diags.push(
+                                Diagnostic::new(
+                                    Code::WrongKind,
+                                    format!(
+                                        "guard `{}` must be a bool, found `{}`",
+                                        g.name.name, t.ty
+                                    ),
+                                )
+                                .label(e.span, "not a bool")
+                                .help("write a condition that must hold, such as `score > 0.0`"),
+                            );
+                            None
+                        }
+                        None => None,
+                    }
+                }
+                ast::GuardKind::Cap {
+                    limit,
+                    window,
+                    scope,
+                } => {
+                    let w = match window {
+                        ast::Window::Day(_) => Some(Window::Day),
+                        ast::Window::Rolling(s) => self.duration(s).map(Window::Rolling),
+                    };
+                    if limit.0 == 0 {
+                        self.diags.push(Diagnostic::new(Code::InvalidDuration, "a cap of 0 blocks every action").label(limit.1, "zero").help("use a cap of at least 1, or a `require false` guard to turn the policy off"));
+                    }
+                    let sc = self.scope(scope, cand_attrs.as_deref());
+                    match (w, sc) {
+                        (Some(window), Some(scope)) if limit.0 > 0 => Some(GuardKind::Cap {
+                            limit: limit.0,
+                            window,
+                            scope,
+                        }),
+                        _ => None,
+                    }
+                }
+                ast::GuardKind::Gap { duration, scope } => {
+                    let d = self.duration(duration);
+                    let sc = self.scope(scope, cand_attrs.as_deref());
+                    match (d, sc) {
+                        (Some(gap), Some(scope)) => Some(GuardKind::Gap { gap, scope }),
+                        _ => None,
+                    }
+                }
+                ast::GuardKind::Quiet { start, end } => {
+                    let s = self.time_of_day(start);
+                    let e = self.time_of_day(end);
+                    match (s, e) {
+                        (Some(s), Some(e)) if s == e => {
+                            self.diags.push(
+                                Diagnostic::new(
+                                    Code::InvalidTimeOfDay,
+                                    "quiet hours start and end at the same time",
+                                )
+                                .label(start.span.union(end.span), "empty window")
+                                .help("write a window such as `22:00 to 08:00`"),
+                            );
+                            None
+                        }
+                        (Some(s), Some(e)) => Some(GuardKind::Quiet { start: s, end: e }),
+                        _ => None,
+                    }
+                }
+            };
+            if let Some(kind) = kind {
+                if kind.is_stateful() && subject.is_none() {
+                    self.diags.push(
+                        Diagnostic::new(Code::MissingSubject, format!("guard `{}` counts actions per subject, but the policy has no `subject`", g.name.name))
+                            .label(g.span, "needs a subject")
+                            .help("declare whose actions count, such as `subject user_id zone timezone`"),
+                    );
+                }
+                if has_route {
+                    self.diags.push(
+                        Diagnostic::new(Code::Selection, "a router cannot have guards")
+                            .label(g.span, "guard in a router")
+                            .help("put guards in the policies it routes to"),
+                    );
+                }
+                checked_guards.push(Guard {
+                    name: g.name.name.clone(),
+                    kind,
+                });
+            } else {
+                ok = false;
+            }
+        }
+
+        // ---- subject ------------------------------------------------------------------------
+        let subj = subject.and_then(|s| self.subject(s, &ctx));
+        if subject.is_some() && subj.is_none() {
+            ok = false;
+        }
+
+        // ---- selection and routes ----------------------------------------------------------
+        let selection = self.selection(
+            select,
+            fallback,
+            route,
+            score,
+            &candidates,
+            &ctx,
+            &param_vals,
+            &nodes,
+            &mut uses,
+            &failed,
+        );
+
+        // ---- unused: by what expressions mention, so an error elsewhere cannot fake one -------
+        for text in expression_texts(p) {
+            uses.extend(expr::references(text));
+        }
+        let model_inputs_uses = uses.clone();
+        for (i, (name, _, _)) in param_vals.iter().enumerate() {
+            if !model_inputs_uses.contains(name) {
+                self.diags.push(
+                    Diagnostic::new(Code::UnusedParam, format!("param `{name}` is never used"))
+                        .label(param_spans[i], "unused")
+                        .help("use it in an expression, or delete it"),
+                );
+            }
+        }
+        for (name, span, def) in &defs {
+            if uses.contains(name) {
+                continue;
+            }
+            match def {
+                Def::Let(_) => self.diags.push(
+                    Diagnostic::new(Code::UnusedValue, format!("value `{name}` is never used"))
+                        .label(*span, "unused")
+                        .help("use it, or delete it"),
+                ),
+                Def::Model(_) => self.diags.push(
+                    Diagnostic::new(Code::UnusedModel, format!("model `{name}` is never used"))
+                        .label(*span, "runs on every request for nothing")
+                        .help("use its output, or delete the binding"),
+                ),
+                Def::Score(_) => {}
+            }
+        }
+
+        let (selection, candidates) = (selection?, candidates?);
+        if !ok {
+            return None;
+        }
+        let score_idx = nodes.get("score").map(|n| n.index);
+        Some(CheckedPolicy {
+            name: p.name.name.clone(),
+            meta,
+            span: p.span,
+            context: ctx,
+            subject: subj,
+            params: param_vals,
+            candidates,
+            req_nodes,
+            cand_nodes,
+            score: score_idx,
+            guards: checked_guards,
+            select: selection,
+        })
+    }
+
+    /// Dependency order of the value nodes; reports cycles.
+    fn order(&mut self, defs: &[(String, Span, Def)]) -> (Vec<usize>, bool) {
+        let index: HashMap<&str, usize> = defs
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (d.0.as_str(), i))
+            .collect();
+        let deps: Vec<Vec<usize>> = defs
+            .iter()
+            .map(|(_, _, d)| {
+                let texts: Vec<&str> = match d {
+                    Def::Let(l) => vec![l.value.text.as_str()],
+                    Def::Score(e) => vec![e.text.as_str()],
+                    Def::Model(m) => m.inputs.iter().map(|e| e.text.as_str()).collect(),
+                };
+                let mut out: Vec<usize> = texts
+                    .iter()
+                    .flat_map(|t| expr::references(t))
+                    .filter_map(|r| index.get(r.as_str()).copied())
+                    .collect();
+                out.sort_unstable();
+                out.dedup();
+                out
+            })
+            .collect();
+        // Kahn's algorithm, keeping declaration order among ready nodes.
+        let mut state = vec![0u8; defs.len()]; // 0 new, 1 visiting, 2 done
+        let mut order = Vec::new();
+        let mut cyclic = false;
+        fn visit(
+            i: usize,
+            deps: &[Vec<usize>],
+            state: &mut [u8],
+            order: &mut Vec<usize>,
+            stack: &mut Vec<usize>,
+        ) -> Option<Vec<usize>> {
+            if state[i] == 2 {
+                return None;
+            }
+            if state[i] == 1 {
+                let start = stack.iter().position(|&s| s == i).unwrap_or(0);
+                return Some(stack[start..].to_vec());
+            }
+            state[i] = 1;
+            stack.push(i);
+            for &d in &deps[i] {
+                if d == i {
+                    return Some(vec![i]);
+                }
+                if let Some(c) = visit(d, deps, state, order, stack) {
+                    return Some(c);
+                }
+            }
+            stack.pop();
+            state[i] = 2;
+            order.push(i);
+            None
+        }
+        for i in 0..defs.len() {
+            let mut stack = Vec::new();
+            if let Some(cycle) = visit(i, &deps, &mut state, &mut order, &mut stack) {
+                cyclic = true;
+                let names = cycle
+                    .iter()
+                    .chain(cycle.first())
+                    .map(|&c| format!("`{}`", defs[c].0))
+                    .collect::<Vec<_>>()
+                    .join(" → ");
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::DuplicateName,
+                        format!("values depend on each other in a cycle: {names}"),
+                    )
+                    .label(defs[cycle[0]].1, "part of the cycle")
+                    .help(
+                        "a value can only use values that do not, directly or indirectly, use it",
+                    ),
+                );
+                break;
+            }
+        }
+        (order, cyclic)
+    }
+
+    fn duration(&mut self, s: &ast::Str) -> Option<SignedDuration> {
+        let d = parse_duration(&s.value);
+        if d.is_none() {
+            self.diags.push(
+                Diagnostic::new(Code::InvalidDuration, format!("invalid duration `{}`", s.value))
+                    .label(s.span, "not a duration")
+                    .help("write a positive number and a unit (`ms`, `s`, `m`, `h`, `d`), such as `8h`, `90m` or `1h30m`"),
+            );
+        }
+        d
+    }
+
+    fn time_of_day(&mut self, s: &ast::Str) -> Option<(i8, i8)> {
+        let t = parse_time_of_day(&s.value);
+        if t.is_none() {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::InvalidTimeOfDay,
+                    format!("invalid time of day `{}`", s.value),
+                )
+                .label(s.span, "not a time of day")
+                .help("write `HH:MM`, from 00:00 to 23:59"),
+            );
+        }
+        t
+    }
+
+    fn scope(&mut self, s: &ast::Scope, attrs: Option<&RecordTy>) -> Option<Scope> {
+        match s {
+            ast::Scope::All => Some(Scope::All),
+            ast::Scope::Candidate(span) => {
+                if attrs.is_none() {
+                    self.diags.push(
+                        Diagnostic::new(Code::WrongKind, "`by candidate` needs candidates")
+                            .label(*span, "no candidates in this policy"),
+                    );
+                    return None;
+                }
+                Some(Scope::Candidate)
+            }
+            ast::Scope::Attr(name) => {
+                let Some(attrs) = attrs else {
+                    self.diags.push(
+                        Diagnostic::new(Code::WrongKind, "`by candidate.…` needs candidates")
+                            .label(name.span, "no candidates in this policy"),
+                    );
+                    return None;
+                };
+                match attrs.index(&name.name) {
+                    Some(i) => Some(Scope::Attr(i as u16)),
+                    None => {
+                        let help =
+                            did_you_mean(&name.name, attrs.fields.iter().map(|f| f.name.as_str()))
+                                .map(|s| format!("did you mean `candidate.{s}`?"));
+                        let mut d = Diagnostic::new(
+                            Code::UnknownName,
+                            format!("candidates have no attribute `{}`", name.name),
+                        )
+                        .label(name.span, "unknown attribute");
+                        if let Some(h) = help {
+                            d = d.help(h);
+                        }
+                        self.diags.push(d);
+                        None
+                    }
+                }
+            }
+        }
+    }
+
+    fn subject(&mut self, s: &ast::Subject, ctx: &RecordTy) -> Option<Subject> {
+        let (key, kty) = self.context_path(ctx, &s.key, "subject key")?;
+        if !matches!(kty, Ty::String | Ty::Int) {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::WrongKind,
+                    format!("the subject key must be a `string` or an `int`, found `{kty}`"),
+                )
+                .label(s.key.span, "not a key"),
+            );
+            return None;
+        }
+        let zone = match &s.zone {
+            None => Zone::Fixed(jiff::tz::TimeZone::UTC),
+            Some(ast::Zone::Literal(name)) => match jiff::tz::TimeZone::get(&name.value) {
+                Ok(tz) => Zone::Fixed(tz),
+                Err(_) => {
+                    let help = did_you_mean(
+                        &name.value,
+                        jiff::tz::db()
+                            .available()
+                            .map(|n| n.as_str().to_string())
+                            .collect::<Vec<_>>()
+                            .iter()
+                            .map(String::as_str),
+                    )
+                    .map(|s| format!("did you mean `{s}`?"))
+                    .unwrap_or_else(|| {
+                        "use an IANA time zone name such as `America/New_York`".into()
+                    });
+                    self.diags.push(
+                        Diagnostic::new(
+                            Code::InvalidTimeZone,
+                            format!("unknown time zone `{}`", name.value),
+                        )
+                        .label(name.span, "not an IANA time zone")
+                        .help(help),
+                    );
+                    return None;
+                }
+            },
+            Some(ast::Zone::Field(path)) => {
+                let (idx, ty) = self.context_path(ctx, path, "zone field")?;
+                if ty != Ty::String {
+                    self.diags.push(Diagnostic::new(Code::InvalidTimeZone, format!("the zone field must be a `string`, found `{ty}`")).label(path.span, "not a string").help("declare the field `string` and send an IANA name such as \"Europe/Paris\""));
+                    return None;
+                }
+                Zone::Field(idx)
+            }
+        };
+        Some(Subject { key, zone })
+    }
+
+    fn candidates(
+        &mut self,
+        c: Option<&ast::Candidates>,
+        ctx: &RecordTy,
+        select: Option<ast::SelectKind>,
+    ) -> Option<CandidateSpec> {
+        let Some(c) = c else {
+            // A gate (or a router) has one implicit candidate.
+            let attrs = Arc::new(RecordTy {
+                fields: vec![FieldTy {
+                    name: "id".into(),
+                    ty: Ty::String,
+                    optional: false,
+                    default: None,
+                }],
+            });
+            let id: Arc<[Value]> =
+                Arc::from(vec![Value::Str(Arc::from(self.p.name.name.as_str()))]);
+            let _ = select;
+            return Some(CandidateSpec {
+                attrs,
+                fixed: vec![id],
+                from: None,
+                implicit: true,
+            });
+        };
+        let mut attrs: Vec<FieldTy> = vec![FieldTy {
+            name: "id".into(),
+            ty: Ty::String,
+            optional: false,
+            default: None,
+        }];
+        let mut from = None;
+        let mut ok = true;
+        if let Some(path) = &c.from {
+            let (idx, ty) = self.context_path(ctx, path, "candidate list")?;
+            let rec = match &ty {
+                Ty::List(inner) => match inner.as_ref() {
+                    Ty::Record(r) => Some(r.clone()),
+                    _ => None,
+                },
+                _ => None,
+            };
+            let Some(rec) = rec else {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::CandidateShape,
+                        format!(
+                            "`{}` must be a list of records with an `id`, found `{ty}`",
+                            path.dotted()
+                        ),
+                    )
+                    .label(path.span, "not a list of records")
+                    .help("declare it like `contacts: list<{ id: string, ... }>`"),
+                );
+                return None;
+            };
+            if rec.field("id").map(|f| &f.ty) != Some(&Ty::String) {
+                self.diags.push(
+                    Diagnostic::new(
+                        Code::CandidateShape,
+                        format!(
+                            "the records of `{}` need an `id: string` field",
+                            path.dotted()
+                        ),
+                    )
+                    .label(path.span, "no `id: string`")
+                    .help("candidates are identified by `id` in decisions and in the ledger"),
+                );
+                return None;
+            }
+            let mut map = vec![];
+            for f in &rec.fields {
+                if f.name == "id" {
+                    map.insert(0, rec.index("id").unwrap_or(0) as u16);
+                    continue;
+                }
+                attrs.push(f.clone());
+                map.push(rec.index(&f.name).unwrap_or(0) as u16);
+            }
+            from = Some((idx, map));
+        }
+        let mut fixed = vec![];
+        let mut ids: HashMap<&str, Span> = HashMap::new();
+        let declared_shape = from.is_none();
+        for (n, cand) in c.list.iter().enumerate() {
+            if let Some(first) = ids.get(cand.id.name.as_str()) {
+                let first = *first;
+                self.dup("candidate", &cand.id.name, cand.id.span, first);
+                ok = false;
+                continue;
+            }
+            ids.insert(&cand.id.name, cand.id.span);
+            if n == 0 && declared_shape {
+                for (name, l) in &cand.attrs {
+                    if name.name == "id" {
+                        continue;
+                    }
+                    attrs.push(FieldTy {
+                        name: name.name.clone(),
+                        ty: literal_ty(l),
+                        optional: false,
+                        default: None,
+                    });
+                }
+            }
+            let mut row: Vec<Value> = vec![Value::Str(Arc::from(cand.id.name.as_str()))];
+            row.resize(attrs.len(), Value::Null);
+            let mut seen = vec![false; attrs.len()];
+            for (name, l) in &cand.attrs {
+                let Some(i) = attrs.iter().position(|a| a.name == name.name) else {
+                    let help = did_you_mean(&name.name, attrs.iter().map(|a| a.name.as_str()))
+                        .map(|s| format!("did you mean `{s}`?"));
+                    let mut d = Diagnostic::new(
+                        Code::CandidateShape,
+                        format!(
+                            "candidate `{}` has attribute `{}`, which the other candidates lack",
+                            cand.id.name, name.name
+                        ),
+                    )
+                    .label(name.span, "not shared");
+                    if let Some(h) = help {
+                        d = d.help(h);
+                    }
+                    self.diags.push(d);
+                    ok = false;
+                    continue;
+                };
+                seen[i] = true;
+                match literal_value(l, &attrs[i].ty) {
+                    Ok(v) => row[i] = v,
+                    Err(_) => {
+                        self.diags.push(
+                            Diagnostic::new(
+                                Code::CandidateShape,
+                                format!(
+                                    "attribute `{}` is a `{}` in other candidates",
+                                    name.name, attrs[i].ty
+                                ),
+                            )
+                            .label(l.span, format!("not a `{}`", attrs[i].ty)),
+                        );
+                        ok = false;
+                    }
+                }
+            }
+            for (i, s) in seen.iter().enumerate().skip(1) {
+                if !s {
+                    if attrs[i].optional {
+                        row[i] = attrs[i]
+                            .default
+                            .clone()
+                            .unwrap_or_else(|| Value::zero(&attrs[i].ty));
+                    } else {
+                        self.diags.push(
+                            Diagnostic::new(
+                                Code::CandidateShape,
+                                format!(
+                                    "candidate `{}` lacks attribute `{}`",
+                                    cand.id.name, attrs[i].name
+                                ),
+                            )
+                            .label(cand.id.span, format!("no `{}`", attrs[i].name))
+                            .help("give every candidate the same attributes"),
+                        );
+                        ok = false;
+                    }
+                }
+            }
+            fixed.push(Arc::from(row));
+        }
+        if c.list.is_empty() && c.from.is_none() {
+            self.diags.push(Diagnostic::new(Code::CandidateShape, "`candidates` declares no candidate").label(c.span, "empty").help("list candidates, or take them from the request with `candidates from FIELD`"));
+            ok = false;
+        }
+        ok.then(|| CandidateSpec {
+            attrs: Arc::new(RecordTy { fields: attrs }),
+            fixed,
+            from,
+            implicit: false,
+        })
+    }
+
+    fn model(
+        &mut self,
+        m: &ast::Model,
+        env: &Env,
+        uses: &mut BTreeSet<String>,
+        lvl: Level,
+    ) -> Option<Node> {
+        let name = &m.name.name;
+        let Some(file) = &m.file else {
+            self.diags.push(
+                Diagnostic::new(Code::ModelFile, format!("model `{name}` has no `file`"))
+                    .label(m.name.span, "no file")
+                    .help("add `file \"name.onnx\"`, relative to the models directory"),
+            );
+            return None;
+        };
+        if m.per.is_none() {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::ModelFile,
+                    format!("model `{name}` does not say how often it runs"),
+                )
+                .label(m.name.span, "no `per`")
+                .help("add `per request` or `per candidate`"),
+            );
+            return None;
+        }
+        let mut inputs = vec![];
+        let mut ok = true;
+        for e in &m.inputs {
+            match expr::check(&e.text, e.span, env, uses, self.diags) {
+                Some(t) if t.ty.is_numeric() || t.ty == Ty::Bool => {
+                    if lvl == Level::Request && t.level == Level::Candidate {
+                        self.diags.push(
+                            Diagnostic::new(
+                                Code::WrongKind,
+                                "a `per request` model cannot read candidate values",
+                            )
+                            .label(e.span, "differs per candidate")
+                            .help("declare the model `per candidate`"),
+                        );
+                        ok = false;
+                    }
+                    inputs.push(t.ex);
+                }
+                Some(t) => {
+                    self.diags.push(
+                        Diagnostic::new(
+                            Code::WrongKind,
+                            format!("model inputs must be numbers or bools, found `{}`", t.ty),
+                        )
+                        .label(e.span, "not a number")
+                        .help("turn it into a number, such as `platform == \"ios\"` for a string"),
+                    );
+                    ok = false;
+                }
+                None => ok = false,
+            }
+        }
+        let info = match self.catalog.info(&file.value) {
+            Ok(i) => i,
+            Err(why) => {
+                self.diags.push(Diagnostic::new(Code::ModelFile, format!("cannot load model `{}`: {why}", file.value)).label(file.span, "cannot load").help("check the path, relative to the models directory, and that it is a valid ONNX file"));
+                return None;
+            }
+        };
+        let span = m.inputs_span.unwrap_or(m.span);
+        if let Some(w) = info.input_width
+            && w != m.inputs.len()
+        {
+            let mut d = Diagnostic::new(
+                Code::ModelInputWidth,
+                format!(
+                    "model `{}` takes {w} inputs, the binding lists {}",
+                    file.value,
+                    m.inputs.len()
+                ),
+            )
+            .label(span, format!("{} inputs", m.inputs.len()));
+            if let Some(names) = &info.feature_names {
+                d = d.help(format!("the model's features are: {}", names.join(", ")));
+            }
+            self.diags.push(d);
+            ok = false;
+        }
+        if let Some(names) = &info.feature_names
+            && names.len() == m.inputs.len()
+        {
+            let written: Vec<Option<String>> =
+                m.inputs.iter().map(|e| feature_name(&e.text)).collect();
+            let mismatched: Vec<usize> = (0..names.len())
+                .filter(|&i| {
+                    written[i]
+                        .as_ref()
+                        .is_some_and(|w| !feature_matches(w, &names[i]))
+                })
+                .collect();
+            if !mismatched.is_empty() {
+                let in_model: BTreeSet<&str> = names.iter().map(String::as_str).collect();
+                let all_known = mismatched.iter().all(|&i| {
+                    written[i].as_ref().is_some_and(|w| {
+                        names.iter().any(|n| feature_matches(w, n)) || in_model.contains(w.as_str())
+                    })
+                });
+                let msg = if all_known {
+                    format!("the inputs of model `{name}` are not in the model's feature order")
+                } else {
+                    format!("the inputs of model `{name}` do not match the model's feature names")
+                };
+                let mut d = Diagnostic::new(Code::ModelFeatures, msg);
+                for &i in mismatched.iter().take(4) {
+                    d = d.label(
+                        m.inputs[i].span,
+                        format!(
+                            "input {} is `{}`, the model expects `{}`",
+                            i + 1,
+                            written[i].as_deref().unwrap_or("?"),
+                            names[i]
+                        ),
+                    );
+                }
+                d = d.help(format!(
+                    "the model's features, in order: {}",
+                    names.join(", ")
+                ));
+                self.diags.push(d);
+                ok = false;
+            }
+        }
+        let (output, column) = match &m.output {
+            Some(o) => (o.name.clone(), o.column),
+            None => {
+                self.diags.push(Diagnostic::new(Code::ModelOutput, format!("model `{name}` does not say which output to read")).label(m.name.span, "no `output`").help("add `output probabilities[1]` for a binary classifier, or `output variable[0]` for a regressor"));
+                return None;
+            }
+        };
+        let Some(out) = info.outputs.iter().find(|o| o.name == output.name) else {
+            let names: Vec<&str> = info.outputs.iter().map(|o| o.name.as_str()).collect();
+            self.diags.push(
+                Diagnostic::new(
+                    Code::ModelOutput,
+                    format!("model `{}` has no output `{}`", file.value, output.name),
+                )
+                .label(output.span, "no such output")
+                .help(format!("its outputs are: {}", names.join(", "))),
+            );
+            return None;
+        };
+        let col = column.map_or(0, |c| c.0);
+        if let Some(cols) = out.columns
+            && col >= cols
+        {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::ModelOutput,
+                    format!(
+                        "output `{}` has {cols} column(s); column {col} does not exist",
+                        out.name
+                    ),
+                )
+                .label(column.map_or(output.span, |c| c.1), "out of range")
+                .help(format!(
+                    "columns are numbered from 0 to {}",
+                    cols.saturating_sub(1)
+                )),
+            );
+            return None;
+        }
+        ok.then(|| Node {
+            name: name.clone(),
+            ty: Ty::Float,
+            kind: NodeKind::Model(ModelBinding {
+                file: file.value.clone(),
+                inputs,
+                output: output.name.clone(),
+                column: col,
+            }),
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn selection(
+        &mut self,
+        select: Option<&ast::Select>,
+        fallback: Option<&ast::Ident>,
+        route: Option<&ast::Route>,
+        score: Option<&ast::Expr>,
+        cands: &Option<CandidateSpec>,
+        ctx: &RecordTy,
+        params: &[(String, Ty, Value)],
+        nodes: &HashMap<String, NodeInfo>,
+        uses: &mut BTreeSet<String>,
+        failed: &HashSet<String>,
+    ) -> Option<Selection> {
+        let p = self.p;
+        let implicit = cands.as_ref().is_none_or(|c| c.implicit);
+        if let Some(r) = route {
+            if let Some(s) = select {
+                self.diags.push(
+                    Diagnostic::new(Code::Selection, "a policy cannot both `route` and `select`")
+                        .label(s.span, "select in a router")
+                        .label(r.span, "route here")
+                        .help("split it into a router and a policy that selects"),
+                );
+                return None;
+            }
+            if !implicit {
+                self.diags.push(
+                    Diagnostic::new(Code::Selection, "a router cannot have candidates")
+                        .label(r.span, "router")
+                        .help("move the candidates to the policy it routes to"),
+                );
+                return None;
+            }
+            if let Some(s) = score {
+                self.diags.push(
+                    Diagnostic::new(Code::Selection, "a router has no score")
+                        .label(s.span, "score in a router")
+                        .help("route on a `let` value or a model output instead"),
+                );
+                return None;
+            }
+            let mut rules = vec![];
+            for rule in &r.rules {
+                let env = Env {
+                    ctx,
+                    params,
+                    nodes,
+                    candidate: None,
+                    role: "a route condition",
+                    failed,
+                };
+                let t = expr::check(&rule.when.text, rule.when.span, &env, uses, self.diags)?;
+                if t.ty != Ty::Bool {
+                    self.diags.push(
+                        Diagnostic::new(
+                            Code::WrongKind,
+                            format!("a route condition must be a bool, found `{}`", t.ty),
+                        )
+                        .label(rule.when.span, "not a bool"),
+                    );
+                    return None;
+                }
+                if t.level == Level::Candidate {
+                    self.diags.push(
+                        Diagnostic::new(
+                            Code::WrongKind,
+                            "a route condition cannot read candidate values",
+                        )
+                        .label(rule.when.span, "per candidate"),
+                    );
+                    return None;
+                }
+                rules.push((t.ex, rule.target.name.clone()));
+            }
+            if r.otherwise.is_none() {
+                self.diags.push(
+                    Diagnostic::new(Code::Selection, "a route needs an `otherwise` branch")
+                        .label(r.span, "no otherwise")
+                        .help("add `otherwise -> POLICY`, so every request is routed"),
+                );
+                return None;
+            }
+            return Some(Selection::Route {
+                rules,
+                otherwise: r.otherwise.as_ref().map(|o| o.name.clone()),
+            });
+        }
+        let Some(s) = select else {
+            let help = if implicit {
+                "add `select gate` to act when every guard passes, or a `route` block"
+            } else {
+                "add `select best` or `select top N`"
+            };
+            self.diags.push(
+                Diagnostic::new(
+                    Code::Selection,
+                    format!("policy `{}` does not select anything", p.name.name),
+                )
+                .label(p.name.span, "no `select` or `route`")
+                .help(help),
+            );
+            return None;
+        };
+        let fb = match fallback {
+            Some(f) => {
+                let known = cands.as_ref().is_some_and(|c| {
+                    c.fixed.iter().any(
+                        |row| matches!(row.first(), Some(Value::Str(id)) if id.as_ref() == f.name),
+                    )
+                });
+                if implicit || !known {
+                    let ids: Vec<String> = cands
+                        .iter()
+                        .flat_map(|c| c.fixed.iter())
+                        .filter_map(|row| match row.first() {
+                            Some(Value::Str(s)) => Some(s.to_string()),
+                            _ => None,
+                        })
+                        .collect();
+                    let help = did_you_mean(&f.name, ids.iter().map(String::as_str))
+                        .map(|s| format!("did you mean `{s}`?"))
+                        .unwrap_or_else(|| {
+                            "a fallback must be one of the declared candidates".into()
+                        });
+                    self.diags.push(
+                        Diagnostic::new(
+                            Code::UnknownName,
+                            format!("fallback `{}` is not a declared candidate", f.name),
+                        )
+                        .label(f.span, "unknown candidate")
+                        .help(help),
+                    );
+                    return None;
+                }
+                Some(f.name.clone())
+            }
+            None => None,
+        };
+        match s.kind {
+            ast::SelectKind::Gate => {
+                if !implicit {
+                    self.diags.push(
+                        Diagnostic::new(
+                            Code::Selection,
+                            "`select gate` is for policies without candidates",
+                        )
+                        .label(s.span, "gate with candidates")
+                        .help("use `select best` or `select top N`"),
+                    );
+                    return None;
+                }
+                Some(Selection::Gate)
+            }
+            ast::SelectKind::Best | ast::SelectKind::Top(_) => {
+                if implicit {
+                    self.diags.push(Diagnostic::new(Code::Selection, "there are no candidates to select from").label(s.span, "nothing to rank").help("declare `candidates`, or use `select gate` to decide whether to act"));
+                    return None;
+                }
+                if score.is_none() {
+                    self.diags.push(
+                        Diagnostic::new(Code::Selection, "ranking candidates needs a `score`")
+                            .label(s.span, "ranks by score")
+                            .help("add `score = EXPR`"),
+                    );
+                    return None;
+                }
+                match s.kind {
+                    ast::SelectKind::Top(0) => {
+                        self.diags.push(
+                            Diagnostic::new(Code::Selection, "`select top 0` selects nothing")
+                                .label(s.span, "zero")
+                                .help("select at least 1"),
+                        );
+                        None
+                    }
+                    ast::SelectKind::Top(k) => Some(Selection::Top { k, fallback: fb }),
+                    _ => Some(Selection::Best { fallback: fb }),
+                }
+            }
+        }
+    }
+}
+
+/// Every CEL expression of a policy.
+fn expression_texts(p: &ast::Policy) -> Vec<&str> {
+    let mut out = vec![];
+    for item in &p.items {
+        match item {
+            ast::Item::Let(l) => out.push(l.value.text.as_str()),
+            ast::Item::Score(e) => out.push(e.text.as_str()),
+            ast::Item::Model(m) => out.extend(m.inputs.iter().map(|e| e.text.as_str())),
+            ast::Item::Guard(g) => {
+                if let ast::GuardKind::Require(e) = &g.kind {
+                    out.push(e.text.as_str());
+                }
+            }
+            ast::Item::Route(r) => out.extend(r.rules.iter().map(|r| r.when.text.as_str())),
+            _ => {}
+        }
+    }
+    out
+}
+
+fn expr_to_float(t: expr::Typed) -> expr::Typed {
+    expr::Typed {
+        ex: crate::ir::Ex::Un(crate::ir::UnOp::ToFloat, Box::new(t.ex)),
+        ty: Ty::Float,
+        level: t.level,
+    }
+}
+
+/// The feature name an input expression spells, when it is a plain path: `user.dau_7` → `dau_7`.
+fn feature_name(text: &str) -> Option<String> {
+    let t = text.trim();
+    let is_path = !t.is_empty()
+        && t.split('.')
+            .all(|s| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+    is_path.then(|| t.to_string())
+}
+
+/// `local.hour` matches `local_hour` and `hour`; `candidate.topic_id` matches `topic_id`.
+fn feature_matches(written: &str, feature: &str) -> bool {
+    let last = written.rsplit('.').next().unwrap_or(written);
+    last == feature
+        || written.replace('.', "_") == feature
+        || written.ends_with(&format!(".{feature}"))
+}
+
+trait SpanExt {
+    fn union(self, other: Span) -> Span;
+}
+impl SpanExt for Span {
+    fn union(self, other: Span) -> Span {
+        Span {
+            source: self.source,
+            start: self.start.min(other.start),
+            end: self.end.max(other.end),
+        }
+    }
+}

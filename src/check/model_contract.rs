@@ -1,0 +1,28 @@
+//! What `check` needs to know about a model, without running it.
+
+use std::sync::Arc;
+
+/// The contract of an ONNX model: read from the file when it loads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelInfo {
+    pub input_name: String,
+    /// Number of features per row, when the model fixes it.
+    pub input_width: Option<usize>,
+    pub outputs: Vec<OutputInfo>,
+    /// The ordered feature names from `metadata_props` (`feature_names`), when present.
+    pub feature_names: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutputInfo {
+    pub name: String,
+    /// Columns per row (the second dimension), when known.
+    pub columns: Option<usize>,
+}
+
+/// Where `check` gets model contracts from. `compile` provides one that loads and caches the
+/// models it will serve; tests can provide fixed contracts.
+pub trait ModelCatalog {
+    /// `file` is the path as written in the binding, relative to the models directory.
+    fn info(&self, file: &str) -> Result<Arc<ModelInfo>, String>;
+}

@@ -1,0 +1,74 @@
+use super::{FAILED, OK, usage_error};
+use policy_engine::compile;
+use policy_engine::diagnostics::{self, Severity};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Policy files or directories (searched for `*.policy`)
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Directory that model `file` paths are relative to
+    #[arg(long, default_value = "models")]
+    models: PathBuf,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
+    /// Fail (exit 1) on warnings too
+    #[arg(long)]
+    deny_warnings: bool,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Format {
+    Human,
+    Json,
+}
+
+pub fn run(a: Args) -> u8 {
+    let sources = match compile::load_sources(&a.paths) {
+        Ok(s) => s,
+        Err(e) => return usage_error(format!("cannot read policies: {e}")),
+    };
+    let files = sources.files().count();
+    let build = compile::build(sources, &policy_engine::model::ModelStore::new(&a.models));
+    let errors = build
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count();
+    let warnings = build.diagnostics.len() - errors;
+    let policies = build.graph.as_ref().map_or(0, |g| g.policies.len());
+    match a.format {
+        Format::Human => {
+            let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            eprint!(
+                "{}",
+                diagnostics::render_human(&build.diagnostics, &build.sources, color)
+            );
+            if errors + warnings == 0 {
+                eprintln!("checked {policies} policies in {files} files: no problems");
+            } else {
+                eprintln!("{errors} error(s), {warnings} warning(s) in {files} files");
+            }
+        }
+        Format::Json => {
+            let diags: Vec<_> = build
+                .diagnostics
+                .iter()
+                .map(|d| diagnostics::to_json(d, &build.sources))
+                .collect();
+            let out = serde_json::json!({
+                "diagnostics": diags,
+                "summary": {"errors": errors, "warnings": warnings, "files": files},
+            });
+            println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        }
+    }
+    if errors > 0 || (a.deny_warnings && warnings > 0) {
+        FAILED
+    } else {
+        OK
+    }
+}

@@ -1,0 +1,182 @@
+//! The registry of diagnostic codes. A code, once published, keeps its meaning forever: retire a
+//! code rather than reuse it. Every code has a fixture under `tests/fixtures/diagnostics/` named
+//! after it, whose rendered output is an insta snapshot.
+
+use super::Severity;
+
+/// Documentation of one diagnostic code, shown by `policy explain CODE`.
+#[derive(Debug, Clone, Copy)]
+pub struct CodeInfo {
+    pub code: &'static str,
+    pub name: &'static str,
+    pub severity: Severity,
+    /// What it catches, in one line.
+    pub summary: &'static str,
+    /// Why it matters, an example and its fix.
+    pub doc: &'static str,
+}
+
+macro_rules! codes {
+    ($($variant:ident = $code:literal, $name:literal, $sev:ident, $summary:literal, $doc:literal;)*) => {
+        /// A stable diagnostic code.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Code { $($variant,)* }
+
+        /// Every code, in registry order.
+        pub const ALL: &[CodeInfo] = &[$(CodeInfo {
+            code: $code, name: $name, severity: Severity::$sev, summary: $summary, doc: $doc,
+        },)*];
+
+        impl Code {
+            pub const VARIANTS: &'static [Code] = &[$(Code::$variant,)*];
+            pub fn info(self) -> &'static CodeInfo {
+                // The enum and ALL are generated from the same list, in the same order.
+                &ALL[self as usize]
+            }
+        }
+    };
+}
+
+impl Code {
+    pub fn as_str(self) -> &'static str {
+        self.info().code
+    }
+    pub fn default_severity(self) -> Severity {
+        self.info().severity
+    }
+    pub fn parse(s: &str) -> Option<Code> {
+        Code::VARIANTS
+            .iter()
+            .copied()
+            .find(|c| c.as_str().eq_ignore_ascii_case(s))
+    }
+}
+
+codes! {
+    Syntax = "P0001", "syntax-error", Error,
+        "the file does not follow the `.policy` grammar",
+        "The parser stopped where the text stops matching the language. The message says what \
+         was expected there, in the language's own words.\n\nExample:\n    guard cap2 cap 2 per day\n\
+         Fix: a guard needs a colon after its name:\n    guard cap2: cap 2 per day";
+    ExprSyntax = "P0002", "expression-syntax-error", Error,
+        "a CEL expression does not parse",
+        "Scores, values, `require` guards, routes and model inputs are CEL expressions. This one \
+         has a syntax error.\n\nExample:\n    score = ranker -\nFix: complete the expression:\n    \
+         score = ranker - penalty";
+    IoError = "P0003", "unreadable-file", Error,
+        "a policy file cannot be read",
+        "The file could not be read from disk or is not UTF-8. Check the path and permissions.";
+    UnknownName = "P1001", "unknown-name", Error,
+        "an expression refers to a name that is not declared",
+        "Every name in an expression must be a context field, a param, a `let` value, a model, \
+         `score`, a candidate attribute (`candidate.x`), `now` or `local`. A misspelled field \
+         would otherwise fail on every request.\n\nExample:\n    let active = user.dau7 > 3\n\
+         Fix: use the declared name:\n    let active = user.dau_7 > 3";
+    DuplicateName = "P1002", "duplicate-name", Error,
+        "a name is declared twice",
+        "Policies, fields, params, values, models, guards and candidates each need a unique name \
+         within their scope, and a policy has at most one `context`, `score`, `select`, \
+         `subject` and `route`.\n\nExample:\n    param lambda: float = 0.1\n    param lambda: \
+         float = 0.2\nFix: delete or rename one of them.";
+    TypeMismatch = "P1003", "type-mismatch", Error,
+        "an expression mixes types that do not go together",
+        "Types are checked before a request is served, so a request that matches the context \
+         can never fail at run time. Ints and floats mix freely (the int is promoted); strings, \
+         bools, timestamps and numbers do not.\n\nExample:\n    require platform > 3\nFix: \
+         compare like with like:\n    require platform == \"ios\"";
+    UnknownFunction = "P1004", "unknown-function", Error,
+        "an expression calls a function or method that does not exist, or with the wrong arguments",
+        "Only the functions listed in the language reference are available.\n\nExample:\n    \
+         let x = sqrt(2)\nFix: use a supported function, such as `math.sqrt(2.0)`.";
+    WrongKind = "P1005", "wrong-kind", Error,
+        "a declaration is used where another kind is required",
+        "A guard needs a bool, a score a number, a model input a number or bool, and a `by` \
+         scope a candidate attribute.\n\nExample:\n    guard g: require score\nFix:\n    \
+         guard g: require score > 0.0";
+    CandidateShape = "P1006", "candidate-shape", Error,
+        "candidates do not share the same attributes",
+        "Every candidate must carry the same attributes with the same types, whether declared \
+         or sent in the request, so expressions over `candidate.x` are well typed.\n\nExample:\n\
+         \x20   a { channel: \"push\" }\n    b { chanel: \"email\" }\nFix: spell the attribute the \
+         same way in every candidate.";
+    Selection = "P1007", "invalid-selection", Error,
+        "a policy's selection does not fit its shape",
+        "A policy with candidates needs `select best` or `select top N` and a `score`; a policy \
+         without candidates uses `select gate`; a router has a `route` block and no `select`.\n\n\
+         Example: a policy with candidates and no `select`.\nFix: add `select best`.";
+    MissingSubject = "P1008", "missing-subject", Error,
+        "a cap or gap guard needs a subject",
+        "Caps and gaps count actions per subject, the context field named by `subject`.\n\n\
+         Example:\n    guard daily: cap 2 per day\nFix: declare whose actions count:\n    \
+         subject user_id zone timezone";
+    ModelFile = "P2001", "model-file", Error,
+        "a model file is missing or cannot be loaded",
+        "Model files are read from the models directory when a policy set is built. A missing \
+         or corrupt file would fail every request.\n\nFix: check the `file` path (relative to \
+         the models directory) and that the file is a valid ONNX model.";
+    ModelInputWidth = "P2002", "model-input-width", Error,
+        "a model binding's inputs do not match the model's input width",
+        "The binding lists one expression per model feature, in order. A different count means \
+         features would be misaligned.\n\nFix: list exactly as many inputs as the model takes.";
+    ModelOutput = "P2003", "model-output", Error,
+        "a model binding reads an output or column the model does not have",
+        "The `output NAME[COLUMN]` line must name an output of the model, and the column must \
+         exist.\n\nExample:\n    output probabilities[2]   # binary classifier has 2 columns\n\
+         Fix:\n    output probabilities[1]";
+    ModelFeatures = "P2004", "model-feature-names", Error,
+        "a binding's inputs disagree with the feature names stored in the model",
+        "Training scripts write the ordered feature list into the ONNX `metadata_props` \
+         (`feature_names`). When the binding's inputs end in different names, or in a different \
+         order, the model would silently score the wrong features: a classic serving bug.\n\n\
+         Fix: reorder or rename the inputs to match the model's feature list.";
+    UnknownRoute = "P3001", "unknown-route", Error,
+        "a route points to a policy that does not exist",
+        "Route targets are policy names in the same set.\n\nFix: use the name of a declared \
+         policy.";
+    RouteCycle = "P3002", "route-cycle", Error,
+        "routes form a cycle",
+        "Routing must end in a policy that selects; a cycle would never end.\n\nFix: break the \
+         cycle so every path ends at a policy with `select`.";
+    RouteContext = "P3003", "route-context", Error,
+        "a routed policy needs context fields its router does not have",
+        "A router passes its request to the target policy, so every field the target declares \
+         must exist in the router's context with the same type.\n\nFix: declare the missing \
+         fields in the router's context.";
+    ParamRange = "P4001", "param-range", Error,
+        "a param value lies outside its declared range, or the range is empty",
+        "Ranges guard tuning mistakes, such as a λ of 20 instead of 0.2.\n\nExample:\n    \
+         param lambda: float = 1.5 in 0.0..1.0\nFix: choose a value inside the range.";
+    InvalidDuration = "P4002", "invalid-duration", Error,
+        "a duration or window is not valid",
+        "Durations are a number and a unit, `ms`, `s`, `m`, `h` or `d`, and may be combined: \
+         `90m`, `1h30m`, `7d`. They must be greater than zero.\n\nExample:\n    gap 8x\nFix:\n    \
+         gap 8h";
+    InvalidTimeOfDay = "P4003", "invalid-time-of-day", Error,
+        "a time of day is not valid",
+        "Quiet hours take two times of day as `HH:MM`, 00:00 to 23:59, and must differ.\n\n\
+         Example:\n    quiet 22:00 to 25:00\nFix:\n    quiet 22:00 to 08:00";
+    InvalidTimeZone = "P4004", "invalid-time-zone", Error,
+        "a time zone is not a known IANA zone, or the zone field is not a string",
+        "Local hours, calendar days and quiet hours are computed in the subject's IANA time zone \
+         (such as `America/New_York`).\n\nFix: use a valid IANA name or a string context field.";
+    InvalidLiteral = "P4005", "invalid-literal", Error,
+        "a literal does not fit its declared type",
+        "Defaults and params must have the type they declare.\n\nExample:\n    param k: int = \
+         0.5\nFix:\n    param k: float = 0.5";
+    UnusedParam = "P5001", "unused-param", Warning,
+        "a param is declared but never used",
+        "An unused param is usually a leftover or a typo: tuning it would change nothing.\n\nFix: \
+         use it or delete it.";
+    UnusedValue = "P5002", "unused-value", Warning,
+        "a `let` value is declared but never used",
+        "An unused value costs evaluation time on every request and misleads readers.\n\nFix: use \
+         it or delete it.";
+    UnusedModel = "P5003", "unused-model", Warning,
+        "a model is declared but its output is never used",
+        "An unused model still runs inference on every request.\n\nFix: use its output or delete \
+         the binding.";
+    UnusedSuppression = "P5004", "unused-suppression", Warning,
+        "an `allow` comment silences nothing",
+        "A `# policy: allow(CODE)` comment silences one code on its line. When nothing on that \
+         line has that code, the comment is stale.\n\nFix: delete the comment.";
+}

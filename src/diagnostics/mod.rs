@@ -1,0 +1,274 @@
+//! One diagnostic type for every problem a policy set can have, rendered with miette for people
+//! and as JSON for machines.
+//!
+//! Style (after cedar-policy's guide): messages are lowercase, have no trailing period, and put
+//! names in backticks; a suggestion goes in `help`, never in the message.
+
+mod codes;
+
+pub use codes::{ALL as CODES, Code, CodeInfo};
+
+use crate::source::{SourceMap, Span};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// A span with an optional message. The first label of a diagnostic is its primary location.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Label {
+    pub span: Span,
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Diagnostic {
+    pub code: Code,
+    pub severity: Severity,
+    pub message: String,
+    pub labels: Vec<Label>,
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
+        Diagnostic {
+            code,
+            severity: code.default_severity(),
+            message: message.into(),
+            labels: Vec::new(),
+            help: None,
+        }
+    }
+    /// Adds the primary (first) or a secondary label.
+    pub fn label(mut self, span: Span, message: impl Into<String>) -> Self {
+        let message = message.into();
+        self.labels.push(Label {
+            span,
+            message: (!message.is_empty()).then_some(message),
+        });
+        self
+    }
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+    pub fn primary_span(&self) -> Option<Span> {
+        self.labels.first().map(|l| l.span)
+    }
+}
+
+/// Sorts diagnostics by file and position, so output is stable.
+pub fn sort(diags: &mut [Diagnostic]) {
+    diags.sort_by_key(|d| {
+        let s = d.primary_span().unwrap_or_default();
+        (s.source, s.start, s.end, d.code)
+    });
+}
+
+/// "did you mean" for a misspelled name, by Jaro-Winkler similarity among the candidates.
+pub fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::jaro_winkler(name, c), c))
+        .filter(|(score, _)| *score >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c.to_string())
+}
+
+// ---- rendering -------------------------------------------------------------------------------
+
+/// Renders diagnostics for a terminal, as miette does: file:line:col, the source lines with the
+/// spans underlined, and help. `color` turns ANSI colours on.
+pub fn render_human(diags: &[Diagnostic], sources: &SourceMap, color: bool) -> String {
+    use miette::{GraphicalReportHandler, GraphicalTheme};
+    let theme = if color {
+        GraphicalTheme::unicode()
+    } else {
+        GraphicalTheme::unicode_nocolor()
+    };
+    let handler = GraphicalReportHandler::new_themed(theme)
+        .with_width(100)
+        .with_links(false);
+    let mut out = String::new();
+    for d in diags {
+        let report = MietteView::new(d, sources);
+        // Rendering into a String cannot fail; if it ever did, fall back to the plain line.
+        if handler.render_report(&mut out, &report).is_err() {
+            out.push_str(&render_short(d, sources));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// `file:line:col: severity[CODE]: message`, one line, as compilers print.
+pub fn render_short(d: &Diagnostic, sources: &SourceMap) -> String {
+    let loc = location(d, sources);
+    let sev = match d.severity {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+    };
+    match loc {
+        Some(l) => format!(
+            "{}:{}:{}: {sev}[{}]: {}\n",
+            l.file,
+            l.line,
+            l.column,
+            d.code.as_str(),
+            d.message
+        ),
+        None => format!("{sev}[{}]: {}\n", d.code.as_str(), d.message),
+    }
+}
+
+/// Where a diagnostic points, in 1-based lines and columns.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Location {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub end_line: usize,
+    pub end_column: usize,
+}
+
+pub fn span_location(span: Span, sources: &SourceMap) -> Option<Location> {
+    let file = sources.get(span.source)?;
+    let (line, column) = file.line_col(span.start as usize);
+    let (end_line, end_column) = file.line_col(span.end as usize);
+    Some(Location {
+        file: file.path.display().to_string(),
+        line,
+        column,
+        end_line,
+        end_column,
+    })
+}
+
+pub fn location(d: &Diagnostic, sources: &SourceMap) -> Option<Location> {
+    span_location(d.primary_span()?, sources)
+}
+
+#[derive(Serialize)]
+struct JsonLabel {
+    #[serde(flatten)]
+    location: Location,
+    message: Option<String>,
+}
+
+/// The stable JSON form of one diagnostic.
+#[derive(Serialize)]
+pub struct JsonDiagnostic {
+    code: &'static str,
+    severity: Severity,
+    message: String,
+    #[serde(flatten)]
+    location: Option<Location>,
+    labels: Vec<JsonLabel>,
+    help: Option<String>,
+}
+
+pub fn to_json(d: &Diagnostic, sources: &SourceMap) -> JsonDiagnostic {
+    JsonDiagnostic {
+        code: d.code.as_str(),
+        severity: d.severity,
+        message: d.message.clone(),
+        location: location(d, sources),
+        labels: d
+            .labels
+            .iter()
+            .filter_map(|l| {
+                Some(JsonLabel {
+                    location: span_location(l.span, sources)?,
+                    message: l.message.clone(),
+                })
+            })
+            .collect(),
+        help: d.help.clone(),
+    }
+}
+
+/// Adapter that lets miette render a [`Diagnostic`] against its source file.
+struct MietteView {
+    code: &'static str,
+    severity: miette::Severity,
+    message: String,
+    help: Option<String>,
+    labels: Vec<miette::LabeledSpan>,
+    source: Option<miette::NamedSource<String>>,
+}
+
+impl MietteView {
+    fn new(d: &Diagnostic, sources: &SourceMap) -> Self {
+        let primary = d.primary_span();
+        let file = primary.and_then(|s| sources.get(s.source));
+        let labels = d
+            .labels
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| Some(l.span.source) == primary.map(|p| p.source))
+            .map(|(i, l)| {
+                let span = miette::SourceSpan::new((l.span.start as usize).into(), l.span.len());
+                if i == 0 {
+                    miette::LabeledSpan::new_primary_with_span(l.message.clone(), span)
+                } else {
+                    miette::LabeledSpan::new_with_span(l.message.clone(), span)
+                }
+            })
+            .collect();
+        MietteView {
+            code: d.code.as_str(),
+            severity: match d.severity {
+                Severity::Error => miette::Severity::Error,
+                Severity::Warning => miette::Severity::Warning,
+            },
+            message: d.message.clone(),
+            help: d.help.clone(),
+            labels,
+            source: file
+                .map(|f| miette::NamedSource::new(f.path.display().to_string(), f.text.clone())),
+        }
+    }
+}
+
+impl std::fmt::Debug for MietteView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+impl std::fmt::Display for MietteView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+impl std::error::Error for MietteView {}
+
+impl miette::Diagnostic for MietteView {
+    fn code<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        Some(Box::new(self.code))
+    }
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(self.severity)
+    }
+    fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        self.help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn std::fmt::Display>)
+    }
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        self.source.as_ref().map(|s| s as &dyn miette::SourceCode)
+    }
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
+        Some(Box::new(self.labels.iter().cloned()))
+    }
+}

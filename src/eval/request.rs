@@ -1,0 +1,119 @@
+//! A request's JSON context → a typed record, or every problem with its JSON path.
+
+use crate::types::{RecordTy, Ty, Value};
+use serde::Serialize;
+use std::sync::Arc;
+
+/// One problem with a request field.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FieldError {
+    /// JSON path of the field, such as `$.user.dau_7` or `$.contacts[3].id`.
+    pub path: String,
+    /// The type the policy declares.
+    pub expected: String,
+    pub message: String,
+}
+
+/// Validates `json` against a context record. Unknown fields are ignored (a router passes one
+/// body to several policies); missing required fields and wrong types are errors.
+pub fn validate(ty: &RecordTy, json: &serde_json::Value) -> Result<Value, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let v = record(ty, json, "$", &mut errors);
+    if errors.is_empty() {
+        Ok(v)
+    } else {
+        Err(errors)
+    }
+}
+
+fn record(
+    ty: &RecordTy,
+    json: &serde_json::Value,
+    path: &str,
+    errors: &mut Vec<FieldError>,
+) -> Value {
+    let Some(obj) = json.as_object() else {
+        errors.push(FieldError {
+            path: path.to_string(),
+            expected: "object".into(),
+            message: format!("expected an object, found {}", kind(json)),
+        });
+        return Value::Null;
+    };
+    let mut fields = Vec::with_capacity(ty.fields.len());
+    for f in &ty.fields {
+        let p = format!("{path}.{}", f.name);
+        match obj.get(&f.name) {
+            None | Some(serde_json::Value::Null) if f.optional => fields.push(f.default.clone()),
+            None => {
+                errors.push(FieldError {
+                    path: p,
+                    expected: f.ty.to_string(),
+                    message: "required field is missing".into(),
+                });
+                fields.push(None);
+            }
+            Some(v) => fields.push(Some(value(&f.ty, v, &p, errors))),
+        }
+    }
+    Value::Record(Arc::from(fields))
+}
+
+fn kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a bool",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+fn value(ty: &Ty, v: &serde_json::Value, path: &str, errors: &mut Vec<FieldError>) -> Value {
+    let mut bad = |what: &str| {
+        errors.push(FieldError {
+            path: path.to_string(),
+            expected: ty.to_string(),
+            message: format!("expected {what}, found {}", kind(v)),
+        });
+        Value::Null
+    };
+    match ty {
+        Ty::Bool => v.as_bool().map_or_else(|| bad("a bool"), Value::Bool),
+        Ty::Int => match v {
+            serde_json::Value::Number(n) => match n.as_i64() {
+                Some(i) => Value::Int(i),
+                None => match n.as_f64() {
+                    Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Value::Int(f as i64),
+                    _ => bad("a whole number"),
+                },
+            },
+            _ => bad("a whole number"),
+        },
+        Ty::Float => match v.as_f64() {
+            Some(f) if f.is_finite() => Value::Float(f),
+            _ => bad("a number"),
+        },
+        Ty::String => v
+            .as_str()
+            .map_or_else(|| bad("a string"), |s| Value::Str(Arc::from(s))),
+        Ty::Timestamp => match v.as_str().map(str::parse::<jiff::Timestamp>) {
+            Some(Ok(t)) => Value::Timestamp(t),
+            _ => bad("an RFC 3339 timestamp string"),
+        },
+        Ty::Duration => bad("a duration"),
+        Ty::List(elem) => match v.as_array() {
+            Some(items) => Value::List(
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, x)| value(elem, x, &format!("{path}[{i}]"), errors))
+                    .collect(),
+            ),
+            None => bad("an array"),
+        },
+        Ty::Record(rt) => record(rt, v, path, errors),
+        Ty::Unknown => Value::Null,
+    }
+}

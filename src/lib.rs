@@ -1,0 +1,17 @@
+//! policy-engine: `.policy` files compiled to an immutable decision graph.
+//!
+//! Pipeline: [`syntax`] → [`check`] → [`compile`] → [`eval`]; an [`engine::Engine`] holds the
+//! current compiled set and swaps whole sets atomically.
+
+pub mod check;
+pub mod compile;
+pub mod decision;
+pub mod diagnostics;
+pub mod engine;
+pub mod eval;
+pub mod ir;
+pub mod ledger;
+pub mod model;
+pub mod source;
+pub mod syntax;
+pub mod types;

@@ -1,0 +1,241 @@
+//! ONNX models through tract: loading, the model contract, and batched inference.
+
+use crate::check::{ModelCatalog, ModelInfo, OutputInfo};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use tract_onnx::prelude::*;
+use tract_onnx::tract_hir::infer::Factoid;
+
+type Plan = Arc<TypedRunnableModel>;
+
+/// A model ready to serve.
+pub struct LoadedModel {
+    pub info: ModelInfo,
+    pub path: PathBuf,
+    /// blake3 of the file, part of a policy's revision.
+    pub digest: String,
+    plan: Plan,
+    width: usize,
+    /// Operators in the graph, for `policy model inspect`.
+    pub operators: Vec<String>,
+}
+
+impl std::fmt::Debug for LoadedModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedModel")
+            .field("path", &self.path)
+            .field("info", &self.info)
+            .finish()
+    }
+}
+
+/// The ONNX loader, with this project's operator implementations registered.
+pub fn loader() -> tract_onnx::Onnx {
+    tract_onnx::onnx()
+}
+
+impl LoadedModel {
+    pub fn load(path: &Path) -> Result<LoadedModel, String> {
+        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let digest = blake3::hash(&bytes).to_hex().to_string();
+        let onnx = loader();
+        let proto = onnx
+            .proto_model_for_read(&mut bytes.as_slice())
+            .map_err(|e| format!("not a valid ONNX file: {e}"))?;
+        let model = onnx
+            .model_for_proto_model(&proto)
+            .map_err(|e| format!("cannot load: {}", root_cause(&e)))?;
+        let feature_names = proto
+            .metadata_props
+            .iter()
+            .find(|p| p.key == "feature_names")
+            .map(|p| {
+                p.value
+                    .split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect::<Vec<_>>()
+            });
+        let input_outlets = model.input_outlets().map_err(|e| e.to_string())?.to_vec();
+        if input_outlets.len() != 1 {
+            return Err(format!(
+                "the model has {} inputs; policies feed models with exactly one input of shape [batch, features]",
+                input_outlets.len()
+            ));
+        }
+        let input_name = model.node(input_outlets[0].node).name.clone();
+        let in_fact = model.input_fact(0).map_err(|e| e.to_string())?;
+        let width = in_fact
+            .shape
+            .dims()
+            .last()
+            .and_then(|w| w.concretize())
+            .and_then(|w| w.to_i64().ok())
+            .map(|w| w as usize);
+        let Some(width) = width else {
+            return Err("the model's input has no fixed feature width".into());
+        };
+        let batch = model.symbols.sym("batch");
+        let model = model
+            .with_input_fact(0, f32::fact([batch.to_dim(), width.to_dim()]).into())
+            .map_err(|e| format!("input must be float32 [batch, {width}]: {}", root_cause(&e)))?;
+        let typed = model
+            .into_optimized()
+            .map_err(|e| format!("cannot prepare the model: {}", root_cause(&e)))?;
+        let mut outputs = Vec::new();
+        for (i, o) in typed
+            .output_outlets()
+            .map_err(|e| e.to_string())?
+            .iter()
+            .enumerate()
+        {
+            let name = typed
+                .outlet_label(*o)
+                .map(str::to_string)
+                .unwrap_or_else(|| typed.node(o.node).name.clone());
+            let fact = typed.output_fact(i).map_err(|e| e.to_string())?;
+            let columns = match fact.shape.rank() {
+                1 => Some(1),
+                _ => fact
+                    .shape
+                    .iter()
+                    .last()
+                    .and_then(|d| d.to_i64().ok())
+                    .map(|c| c as usize),
+            };
+            outputs.push(OutputInfo { name, columns });
+        }
+        let mut operators: Vec<String> = typed
+            .nodes()
+            .iter()
+            .map(|n| n.op().name().to_string())
+            .collect();
+        operators.sort();
+        operators.dedup();
+        let plan = typed
+            .into_runnable()
+            .map_err(|e| format!("cannot prepare the model: {}", root_cause(&e)))?;
+        Ok(LoadedModel {
+            info: ModelInfo {
+                input_name,
+                input_width: Some(width),
+                outputs,
+                feature_names,
+            },
+            path: path.to_path_buf(),
+            digest,
+            plan,
+            width,
+            operators,
+        })
+    }
+
+    pub fn width(&self) -> usize {
+        self.width
+    }
+
+    /// Runs `rows` (row-major, `n × width`) and returns every output as f32, row-major, with its
+    /// column count. Integer outputs (labels) are converted.
+    pub fn run(&self, rows: Vec<f32>, n: usize) -> Result<Vec<(Vec<f32>, usize)>, String> {
+        let input = Tensor::from_shape(&[n, self.width], &rows).map_err(|e| e.to_string())?;
+        let out = self
+            .plan
+            .run(tvec!(input.into()))
+            .map_err(|e| format!("inference failed: {}", root_cause(&e)))?;
+        out.iter()
+            .map(|t| {
+                let cols = if t.rank() >= 2 {
+                    t.shape()[t.rank() - 1]
+                } else {
+                    1
+                };
+                let t = t.cast_to::<f32>().map_err(|e| e.to_string())?;
+                let data = t
+                    .try_as_plain_ram()
+                    .and_then(|v| v.as_slice::<f32>().map(<[f32]>::to_vec))
+                    .map_err(|e| e.to_string())?;
+                Ok((data, cols))
+            })
+            .collect()
+    }
+
+    /// Runs a batch and returns one column of one output, one value per row.
+    pub fn run_column(
+        &self,
+        rows: Vec<f32>,
+        n: usize,
+        output: usize,
+        column: usize,
+    ) -> Result<Vec<f64>, String> {
+        let input = Tensor::from_shape(&[n, self.width], &rows).map_err(|e| e.to_string())?;
+        let out = self
+            .plan
+            .run(tvec!(input.into()))
+            .map_err(|e| format!("inference failed: {}", root_cause(&e)))?;
+        let t = out.get(output).ok_or("missing output")?;
+        let cols = if t.rank() >= 2 {
+            t.shape()[t.rank() - 1]
+        } else {
+            1
+        };
+        let t = t.cast_to::<f32>().map_err(|e| e.to_string())?;
+        let view = t.try_as_plain_ram().map_err(|e| e.to_string())?;
+        let data = view.as_slice::<f32>().map_err(|e| e.to_string())?;
+        Ok((0..n)
+            .map(|r| data.get(r * cols + column).copied().unwrap_or(f32::NAN) as f64)
+            .collect())
+    }
+
+    pub fn output_index(&self, name: &str) -> Option<usize> {
+        self.info.outputs.iter().position(|o| o.name == name)
+    }
+}
+
+fn root_cause(e: &anyhow::Error) -> String {
+    e.chain()
+        .last()
+        .map(|c| c.to_string())
+        .unwrap_or_else(|| e.to_string())
+}
+
+/// Loads each model file once per build and answers `check`'s questions from the loaded model.
+pub struct ModelStore {
+    dir: PathBuf,
+    cache: Mutex<HashMap<String, Result<Arc<LoadedModel>, String>>>,
+}
+
+impl ModelStore {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        ModelStore {
+            dir: dir.into(),
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+    pub fn get(&self, file: &str) -> Result<Arc<LoadedModel>, String> {
+        let mut cache = self
+            .cache
+            .lock()
+            .map_err(|_| "model cache poisoned".to_string())?;
+        if let Some(r) = cache.get(file) {
+            return r.clone();
+        }
+        let path = self.dir.join(file);
+        let r = if !path.exists() {
+            Err(format!("no file `{}`", path.display()))
+        } else {
+            LoadedModel::load(&path).map(Arc::new)
+        };
+        cache.insert(file.to_string(), r.clone());
+        r
+    }
+}
+
+impl ModelCatalog for ModelStore {
+    fn info(&self, file: &str) -> Result<Arc<ModelInfo>, String> {
+        self.get(file).map(|m| Arc::new(m.info.clone()))
+    }
+}

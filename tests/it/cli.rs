@@ -1,0 +1,106 @@
+//! The `policy` binary: exit codes and output shapes.
+
+use std::process::Command;
+
+fn policy(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_policy"))
+        .args(args)
+        .current_dir(super::root())
+        .output()
+        .expect("run policy");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+#[test]
+fn check_passes_on_the_example_policies() {
+    let (code, _, err) = policy(&["check", "policies/"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("no problems"), "{err}");
+}
+
+#[test]
+fn check_exits_1_on_errors_and_2_on_a_missing_path() {
+    let (code, _, err) = policy(&["check", "tests/fixtures/diagnostics/P1001.policy"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("P1001.policy:7:25"), "{err}");
+    let (code, _, _) = policy(&["check", "no/such/dir"]);
+    assert_eq!(code, 2);
+}
+
+#[test]
+fn check_exits_0_with_warnings_unless_denied() {
+    let (code, _, _) = policy(&["check", "tests/fixtures/diagnostics/P5001.policy"]);
+    assert_eq!(code, 0);
+    let (code, _, _) = policy(&[
+        "check",
+        "--deny-warnings",
+        "tests/fixtures/diagnostics/P5001.policy",
+    ]);
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn check_json_is_machine_readable() {
+    let (code, out, _) = policy(&[
+        "check",
+        "--format",
+        "json",
+        "tests/fixtures/diagnostics/P1003.policy",
+    ]);
+    assert_eq!(code, 1);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["diagnostics"][0]["code"], "P1003");
+    assert_eq!(v["summary"]["errors"], 1);
+}
+
+#[test]
+fn eval_prints_the_decision() {
+    let (code, out, err) = policy(&[
+        "eval",
+        "policies/",
+        "--policy",
+        "notifications",
+        "--context",
+        "examples/contexts/notifications.json",
+        "--now",
+        "2026-11-23T17:00:00Z",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let d: serde_json::Value = serde_json::from_str(&out).expect("decision json");
+    assert_eq!(d["policy"], "notifications");
+    assert_eq!(d["outcome"], "selected");
+    assert!(d["selected"][0]["id"].is_string());
+}
+
+#[test]
+fn eval_seeds_history() {
+    let (code, out, err) = policy(&[
+        "eval",
+        "policies/",
+        "--policy",
+        "notifications",
+        "--context",
+        "examples/contexts/notifications.json",
+        "--now",
+        "2026-11-23T17:00:00Z",
+        "--history",
+        "tests/fixtures/history/two_sends_today.json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let d: serde_json::Value = serde_json::from_str(&out).expect("decision json");
+    assert_eq!(d["outcome"], "none");
+    assert_eq!(d["rejected"][0]["guards"][0], "daily_cap");
+}
+
+#[test]
+fn explain_documents_every_code() {
+    let (code, out, _) = policy(&["explain", "P1001"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("unknown-name"));
+    let (code, _, _) = policy(&["explain", "P9999"]);
+    assert_eq!(code, 2);
+}

@@ -1,0 +1,19 @@
+//! The one integration-test binary. Each module covers one area, with one helper per area.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic; the library may not
+
+mod cli;
+mod concurrency;
+mod diagnostics;
+mod notifications;
+mod policies;
+mod syntax;
+
+use std::path::{Path, PathBuf};
+
+pub fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn fixture(rel: &str) -> PathBuf {
+    root().join("tests/fixtures").join(rel)
+}
