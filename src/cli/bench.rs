@@ -84,18 +84,18 @@ pub fn run(a: Args) -> u8 {
     if a.json {
         let out = serde_json::json!({"policy": a.policy, "decisions": n, "decisions_per_sec": per_sec,
             "p50_us": pct(0.5), "p90_us": pct(0.9), "p99_us": pct(0.99), "mean_us": mean, "min_us": pct(0.0)});
-        println!("{out}");
+        outln!("{out}");
     } else {
-        println!("policy        {}", a.policy);
-        println!(
+        outln!("policy        {}", a.policy);
+        outln!(
             "decisions     {n} in {:.2}s (one thread)",
             total.as_secs_f64()
         );
-        println!("decisions/s   {per_sec:.0}");
-        println!("latency p50   {:.1} µs", pct(0.5));
-        println!("latency p90   {:.1} µs", pct(0.9));
-        println!("latency p99   {:.1} µs", pct(0.99));
-        println!("latency mean  {mean:.1} µs");
+        outln!("decisions/s   {per_sec:.0}");
+        outln!("latency p50   {:.1} µs", pct(0.5));
+        outln!("latency p90   {:.1} µs", pct(0.9));
+        outln!("latency p99   {:.1} µs", pct(0.99));
+        outln!("latency mean  {mean:.1} µs");
     }
     OK
 }

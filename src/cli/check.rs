@@ -63,7 +63,7 @@ pub fn run(a: Args) -> u8 {
                 "diagnostics": diags,
                 "summary": {"errors": errors, "warnings": warnings, "files": files},
             });
-            println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+            outln!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
         }
     }
     if errors > 0 || (a.deny_warnings && warnings > 0) {

@@ -101,7 +101,7 @@ pub fn run(a: Args) -> u8 {
     };
     match eval::decide(&graph, &a.policy, &context, &opts, &ledger) {
         Ok(d) => {
-            println!("{}", serde_json::to_string_pretty(&d).unwrap_or_default());
+            outln!("{}", serde_json::to_string_pretty(&d).unwrap_or_default());
             OK
         }
         Err(eval::EvalError::InvalidContext { policy, errors }) => {

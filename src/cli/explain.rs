@@ -10,7 +10,7 @@ pub struct Args {
 pub fn run(a: Args) -> u8 {
     if a.code == "all" {
         for c in CODES {
-            println!(
+            outln!(
                 "{}  {:<8} {}",
                 c.code,
                 format!("{:?}", c.severity).to_lowercase(),
@@ -26,7 +26,7 @@ pub fn run(a: Args) -> u8 {
         ));
     };
     let info = code.info();
-    println!(
+    outln!(
         "{} ({}, {})\n\n{}\n\n{}",
         info.code,
         info.name,

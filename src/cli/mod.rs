@@ -1,10 +1,19 @@
 //! Subcommands, one file each. Exit codes: 0 success, 1 a problem in the policies or the
 //! input, 2 a usage or IO problem.
 
+/// `println!` that ignores a closed pipe (`policy ... | head`) instead of panicking.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($t)*);
+    }};
+}
+
 mod bench;
 mod check;
 mod eval;
 mod explain;
+mod model;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -30,6 +39,8 @@ enum Cmd {
     Bench(bench::Args),
     /// Print the documentation of a diagnostic code
     Explain(explain::Args),
+    /// Inspect an ONNX model or run it on rows
+    Model(model::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -39,6 +50,7 @@ pub fn main() -> ExitCode {
         Cmd::Eval(a) => eval::run(a),
         Cmd::Bench(a) => bench::run(a),
         Cmd::Explain(a) => explain::run(a),
+        Cmd::Model(a) => model::run(a),
     };
     ExitCode::from(code)
 }

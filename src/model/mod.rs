@@ -17,8 +17,12 @@ pub struct LoadedModel {
     pub digest: String,
     plan: Plan,
     width: usize,
-    /// Operators in the graph, for `policy model inspect`.
+    /// ONNX operators of the file (`domain:op_type`), for `policy model inspect`.
     pub operators: Vec<String>,
+    /// Every `metadata_props` entry.
+    pub metadata: std::collections::BTreeMap<String, String>,
+    /// Number of trees in tree-ensemble operators (0 for other models).
+    pub trees: usize,
 }
 
 impl std::fmt::Debug for LoadedModel {
@@ -106,13 +110,45 @@ impl LoadedModel {
             };
             outputs.push(OutputInfo { name, columns });
         }
-        let mut operators: Vec<String> = typed
-            .nodes()
-            .iter()
-            .map(|n| n.op().name().to_string())
-            .collect();
+        let graph = proto.graph.as_ref();
+        let mut operators: Vec<String> = graph
+            .map(|g| {
+                g.node
+                    .iter()
+                    .map(|n| {
+                        if n.domain.is_empty() {
+                            n.op_type.clone()
+                        } else {
+                            format!("{}:{}", n.domain, n.op_type)
+                        }
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         operators.sort();
         operators.dedup();
+        let trees = graph
+            .map(|g| {
+                g.node
+                    .iter()
+                    .filter(|n| n.op_type.starts_with("TreeEnsemble"))
+                    .map(|n| {
+                        let ids = n
+                            .attribute
+                            .iter()
+                            .find(|a| a.name == "nodes_treeids")
+                            .map(|a| a.ints.clone())
+                            .unwrap_or_default();
+                        ids.iter().collect::<std::collections::BTreeSet<_>>().len()
+                    })
+                    .sum()
+            })
+            .unwrap_or(0);
+        let metadata = proto
+            .metadata_props
+            .iter()
+            .map(|p| (p.key.clone(), p.value.clone()))
+            .collect();
         let plan = typed
             .into_runnable()
             .map_err(|e| format!("cannot prepare the model: {}", root_cause(&e)))?;
@@ -128,6 +164,8 @@ impl LoadedModel {
             plan,
             width,
             operators,
+            metadata,
+            trees,
         })
     }
 
@@ -135,9 +173,9 @@ impl LoadedModel {
         self.width
     }
 
-    /// Runs `rows` (row-major, `n × width`) and returns every output as f32, row-major, with its
-    /// column count. Integer outputs (labels) are converted.
-    pub fn run(&self, rows: Vec<f32>, n: usize) -> Result<Vec<(Vec<f32>, usize)>, String> {
+    /// Runs `rows` (row-major, `n × width`) and returns every output, row-major, as f64 with
+    /// its column count and whether it was an integer tensor (labels).
+    pub fn run(&self, rows: Vec<f32>, n: usize) -> Result<Vec<RunOutput>, String> {
         let input = Tensor::from_shape(&[n, self.width], &rows).map_err(|e| e.to_string())?;
         let out = self
             .plan
@@ -145,17 +183,22 @@ impl LoadedModel {
             .map_err(|e| format!("inference failed: {}", root_cause(&e)))?;
         out.iter()
             .map(|t| {
-                let cols = if t.rank() >= 2 {
+                let columns = if t.rank() >= 2 {
                     t.shape()[t.rank() - 1]
                 } else {
                     1
                 };
-                let t = t.cast_to::<f32>().map_err(|e| e.to_string())?;
+                let integer = t.datum_type().is_integer();
+                let t = t.cast_to::<f64>().map_err(|e| e.to_string())?;
                 let data = t
                     .try_as_plain_ram()
-                    .and_then(|v| v.as_slice::<f32>().map(<[f32]>::to_vec))
+                    .and_then(|v| v.as_slice::<f64>().map(<[f64]>::to_vec))
                     .map_err(|e| e.to_string())?;
-                Ok((data, cols))
+                Ok(RunOutput {
+                    data,
+                    columns,
+                    integer,
+                })
             })
             .collect()
     }
@@ -197,6 +240,16 @@ fn root_cause(e: &anyhow::Error) -> String {
         .last()
         .map(|c| c.to_string())
         .unwrap_or_else(|| e.to_string())
+}
+
+/// One output of a model run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOutput {
+    /// Row-major values.
+    pub data: Vec<f64>,
+    pub columns: usize,
+    /// An integer tensor, such as a classifier's `label`.
+    pub integer: bool,
 }
 
 /// Loads each model file once per build and answers `check`'s questions from the loaded model.

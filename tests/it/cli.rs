@@ -104,3 +104,50 @@ fn explain_documents_every_code() {
     let (code, _, _) = policy(&["explain", "P9999"]);
     assert_eq!(code, 2);
 }
+
+#[test]
+fn model_inspect_shows_the_contract() {
+    let (code, out, err) = policy(&["model", "inspect", "models/paywall_bounce_lr.onnx"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["input"]["shape"][1], 8);
+    assert_eq!(v["feature_names"][0], "dau_7");
+    assert_eq!(v["outputs"][1]["name"], "probabilities");
+    assert_eq!(v["outputs"][1]["columns"], 2);
+}
+
+#[test]
+fn model_predict_prints_every_output_by_name_with_nulls_as_missing() {
+    let (code, out, err) = policy(&[
+        "model",
+        "predict",
+        "models/churn_risk_lr.onnx",
+        "--rows",
+        "tests/fixtures/rows/churn.json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["label"].as_array().map(Vec::len), Some(2));
+    assert!(v["label"][0].is_i64(), "labels print as integers: {out}");
+    let p = &v["probabilities"][0];
+    let sum = p[0].as_f64().unwrap() + p[1].as_f64().unwrap();
+    assert!((sum - 1.0).abs() < 1e-5, "{out}");
+}
+
+#[test]
+fn model_predict_rejects_a_row_of_the_wrong_width() {
+    std::fs::write(std::env::temp_dir().join("bad_rows.json"), "[[1, 2]]").unwrap();
+    let path = std::env::temp_dir().join("bad_rows.json");
+    let (code, _, err) = policy(&[
+        "model",
+        "predict",
+        "models/paywall_bounce_lr.onnx",
+        "--rows",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("$[0]: the model takes 8 features, the row has 2"),
+        "{err}"
+    );
+}
