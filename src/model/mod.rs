@@ -1,5 +1,7 @@
 //! ONNX models through tract: loading, the model contract, and batched inference.
 
+pub mod ops;
+
 use crate::check::{ModelCatalog, ModelInfo, OutputInfo};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -36,7 +38,7 @@ impl std::fmt::Debug for LoadedModel {
 
 /// The ONNX loader, with this project's operator implementations registered.
 pub fn loader() -> tract_onnx::Onnx {
-    tract_onnx::onnx()
+    ops::onnx_loader()
 }
 
 impl LoadedModel {

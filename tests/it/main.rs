@@ -4,6 +4,7 @@
 mod cli;
 mod concurrency;
 mod diagnostics;
+mod model_corpus;
 mod notifications;
 mod policies;
 mod syntax;

@@ -1,0 +1,1104 @@
+//! Flat tree-ensemble layout and batched traversal shared by
+//! `TreeEnsembleClassifier` and `TreeEnsembleRegressor`.
+//!
+//! Everything that can go wrong with the ONNX attributes is checked in
+//! [`FlatEnsemble::build`]; the evaluation entry points only check that the
+//! input is wide enough for the features the trees read, once per call.
+//!
+//! Layout:
+//! * all trees live in one `Vec<Node>` of 16-byte nodes (feature, threshold,
+//!   left, right), each tree laid out breadth-first from its root so that the
+//!   top levels, hit by every row, share cache lines;
+//! * leaves are nodes too: both children point back at the leaf itself, so a
+//!   traversal can take a fixed number of steps (the depth of the deepest
+//!   leaf) with no "is this a leaf" branch, and several traversals can run in
+//!   lock-step for instruction-level parallelism;
+//! * a leaf's payload sits in its `threshold` field: the leaf value itself when
+//!   the ensemble writes a single score column, otherwise (bit-cast) the index
+//!   of a `(start, len)` range into the flat `weights` array;
+//! * BRANCH_LEQ / LT / GTE / GT nodes are all rewritten at build time to the one
+//!   form `x <= t' ? left : right` (LT uses the next float below the threshold,
+//!   GT/GTE swap the children), with a per-node "NaN goes left" bit that
+//!   encodes `nodes_missing_value_tracks_true` and the NaN behaviour of the
+//!   original comparison. Only ensembles with BRANCH_EQ / BRANCH_NEQ nodes fall
+//!   back to a per-node mode switch.
+
+use std::collections::HashMap;
+use std::collections::VecDeque;
+
+use tract_onnx::tract_hir::internal::*;
+
+/// Node comparison modes, as in the ONNX spec.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum NodeMode {
+    BranchLeq = 0,
+    BranchLt = 1,
+    BranchGte = 2,
+    BranchGt = 3,
+    BranchEq = 4,
+    BranchNeq = 5,
+    Leaf = 6,
+}
+
+impl NodeMode {
+    pub fn parse(s: &str) -> Option<NodeMode> {
+        Some(match s {
+            "BRANCH_LEQ" => NodeMode::BranchLeq,
+            "BRANCH_LT" => NodeMode::BranchLt,
+            "BRANCH_GTE" => NodeMode::BranchGte,
+            "BRANCH_GT" => NodeMode::BranchGt,
+            "BRANCH_EQ" => NodeMode::BranchEq,
+            "BRANCH_NEQ" => NodeMode::BranchNeq,
+            "LEAF" => NodeMode::Leaf,
+            _ => return None,
+        })
+    }
+
+    #[inline(always)]
+    fn compare(self, x: f32, t: f32) -> bool {
+        match self {
+            NodeMode::BranchLeq => x <= t,
+            NodeMode::BranchLt => x < t,
+            NodeMode::BranchGte => x >= t,
+            NodeMode::BranchGt => x > t,
+            NodeMode::BranchEq => x == t,
+            NodeMode::BranchNeq => x != t,
+            NodeMode::Leaf => true,
+        }
+    }
+
+    fn from_u8(m: u8) -> NodeMode {
+        match m {
+            0 => NodeMode::BranchLeq,
+            1 => NodeMode::BranchLt,
+            2 => NodeMode::BranchGte,
+            3 => NodeMode::BranchGt,
+            4 => NodeMode::BranchEq,
+            5 => NodeMode::BranchNeq,
+            _ => NodeMode::Leaf,
+        }
+    }
+}
+
+/// How a leaf's weights combine into a score column, and how trees combine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Aggregate {
+    Sum,
+    Average,
+    Min,
+    Max,
+}
+
+impl Aggregate {
+    pub fn parse(s: &str) -> Option<Aggregate> {
+        Some(match s {
+            "SUM" => Aggregate::Sum,
+            "AVERAGE" => Aggregate::Average,
+            "MIN" => Aggregate::Min,
+            "MAX" => Aggregate::Max,
+            _ => return None,
+        })
+    }
+
+    #[inline(always)]
+    fn fold(self, acc: f32, has: bool, w: f32) -> f32 {
+        match self {
+            Aggregate::Sum | Aggregate::Average => acc + w,
+            // onnxruntime: `(!has || w < score) ? w : score`
+            Aggregate::Min => {
+                if !has || w < acc {
+                    w
+                } else {
+                    acc
+                }
+            }
+            Aggregate::Max => {
+                if !has || w > acc {
+                    w
+                } else {
+                    acc
+                }
+            }
+        }
+    }
+}
+
+/// The raw ONNX attributes describing the trees, already type-checked and
+/// length-checked by the caller (which knows the attribute names).
+pub struct TreeAttributes<'a> {
+    pub tree_ids: &'a [i64],
+    pub node_ids: &'a [i64],
+    pub feature_ids: &'a [i64],
+    pub modes: &'a [NodeMode],
+    pub values: &'a [f32],
+    pub true_ids: &'a [i64],
+    pub false_ids: &'a [i64],
+    /// Empty, or one flag per node.
+    pub missing_tracks_true: &'a [bool],
+    pub weight_tree_ids: &'a [i64],
+    pub weight_node_ids: &'a [i64],
+    pub weight_column_ids: &'a [i64],
+    pub weights: &'a [f32],
+    /// `class` for a classifier, `target` for a regressor (error messages).
+    pub weight_prefix: &'static str,
+    /// Number of score columns (classes or targets).
+    pub n_columns: usize,
+    pub aggregate: Aggregate,
+    /// onnxruntime evaluates single-target regressors with the first weight of
+    /// each leaf only, whatever its target id.
+    pub first_weight_only: bool,
+}
+
+/// 16 bytes: four nodes per cache line.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[repr(C)]
+struct Node {
+    /// Feature index; bit 31 set means "NaN goes left" (normalized form) or
+    /// "missing value tracks true" (general form).
+    feature: u32,
+    /// Threshold, or the leaf payload for leaves.
+    threshold: f32,
+    left: u32,
+    right: u32,
+}
+
+const NAN_BIT: u32 = 1 << 31;
+const FEATURE_MASK: u32 = !NAN_BIT;
+/// Number of traversals run in lock-step.
+const LANES: usize = 8;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Columns {
+    /// Every leaf writes to this one column; the leaf value is stored inline.
+    Single(usize),
+    /// Leaves carry `(column, weight)` lists.
+    Multi,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kernel {
+    /// Normalized `x <= t` nodes, ignoring the NaN bit (no NaN in the input,
+    /// or no node sends NaN left).
+    Plain,
+    /// Normalized nodes, NaN bit honoured.
+    NanAware,
+    /// Per-node mode (BRANCH_EQ / BRANCH_NEQ present).
+    General,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct FlatEnsemble {
+    nodes: Vec<Node>,
+    /// Per-node mode, only for the general kernel.
+    modes: Vec<u8>,
+    normalized: bool,
+    any_nan_left: bool,
+    roots: Vec<u32>,
+    /// Steps needed to reach the deepest leaf of each tree.
+    depths: Vec<u32>,
+    /// `(start, len)` into `weights`, for `Columns::Multi`.
+    leaf_ranges: Vec<(u32, u32)>,
+    /// `(column, weight)` pairs, for `Columns::Multi`.
+    weights: Vec<(u32, f32)>,
+    columns: Columns,
+    n_columns: usize,
+    /// Smallest input width accepted (max feature index + 1).
+    min_width: usize,
+    /// Every class/target id mentioned by the weights, leaves or not.
+    distinct_weight_columns: usize,
+    all_weights_non_negative: bool,
+}
+
+fn next_below(t: f32) -> f32 {
+    if t == f32::NEG_INFINITY {
+        // nothing is below -inf: `x <= NaN` is false for every x, as is `x < -inf`.
+        f32::NAN
+    } else {
+        t.next_down()
+    }
+}
+
+impl FlatEnsemble {
+    pub fn build(a: &TreeAttributes) -> TractResult<FlatEnsemble> {
+        let n = a.node_ids.len();
+        ensure!(n > 0, "the ensemble has no node (nodes_nodeids is empty)");
+        ensure!(n < (1 << 30), "too many nodes ({n})");
+        for (name, len) in [
+            ("nodes_treeids", a.tree_ids.len()),
+            ("nodes_featureids", a.feature_ids.len()),
+            ("nodes_modes", a.modes.len()),
+            ("nodes_values", a.values.len()),
+            ("nodes_truenodeids", a.true_ids.len()),
+            ("nodes_falsenodeids", a.false_ids.len()),
+        ] {
+            ensure!(len == n, "{name} has {len} entries, nodes_nodeids has {n}");
+        }
+        ensure!(
+            a.missing_tracks_true.is_empty() || a.missing_tracks_true.len() == n,
+            "nodes_missing_value_tracks_true has {} entries, expected 0 or {n}",
+            a.missing_tracks_true.len()
+        );
+        let p = a.weight_prefix;
+        let nw = a.weight_node_ids.len();
+        for (name, len) in [
+            ("treeids", a.weight_tree_ids.len()),
+            ("ids", a.weight_column_ids.len()),
+            ("weights", a.weights.len()),
+        ] {
+            ensure!(
+                len == nw,
+                "{p}_{name} has {len} entries, {p}_nodeids has {nw}"
+            );
+        }
+
+        // (tree, node) -> index
+        let mut index: HashMap<(i64, i64), usize> = HashMap::with_capacity(n);
+        for i in 0..n {
+            if index.insert((a.tree_ids[i], a.node_ids[i]), i).is_some() {
+                bail!(
+                    "node {} of tree {} is defined twice",
+                    a.node_ids[i],
+                    a.tree_ids[i]
+                );
+            }
+        }
+
+        // children, features
+        let mut children = vec![(0usize, 0usize); n];
+        let mut max_feature = 0usize;
+        for (i, child) in children.iter_mut().enumerate() {
+            if a.modes[i] == NodeMode::Leaf {
+                continue;
+            }
+            let f = a.feature_ids[i];
+            ensure!(
+                (0..(1i64 << 24)).contains(&f),
+                "node {} of tree {} reads feature {f}, out of range",
+                a.node_ids[i],
+                a.tree_ids[i]
+            );
+            max_feature = max_feature.max(f as usize);
+            let lookup = |child: i64, which: &str| -> TractResult<usize> {
+                match index.get(&(a.tree_ids[i], child)) {
+                    Some(&c) if c == i => bail!(
+                        "node {} of tree {} is its own {which} child",
+                        a.node_ids[i],
+                        a.tree_ids[i]
+                    ),
+                    Some(&c) => Ok(c),
+                    None => bail!(
+                        "node {} of tree {} has {which} child {child}, which is not a node of that tree",
+                        a.node_ids[i],
+                        a.tree_ids[i]
+                    ),
+                }
+            };
+            *child = (
+                lookup(a.true_ids[i], "true")?,
+                lookup(a.false_ids[i], "false")?,
+            );
+        }
+
+        // roots, as onnxruntime finds them: a new tree starts wherever the tree
+        // id changes in node order.
+        let mut roots_orig = vec![];
+        for i in 0..n {
+            if i == 0 || a.tree_ids[i] != a.tree_ids[i - 1] {
+                roots_orig.push(i);
+            }
+        }
+
+        // cycle detection and node heights (iterative DFS, three colours)
+        const WHITE: u8 = 0;
+        const GREY: u8 = 1;
+        const BLACK: u8 = 2;
+        let mut colour = vec![WHITE; n];
+        let mut height = vec![0u32; n];
+        let mut stack: Vec<(usize, bool)> = vec![];
+        for &root in &roots_orig {
+            if colour[root] != WHITE {
+                continue;
+            }
+            stack.push((root, false));
+            while let Some((i, expanded)) = stack.pop() {
+                if a.modes[i] == NodeMode::Leaf {
+                    colour[i] = BLACK;
+                    continue;
+                }
+                let (t, f) = children[i];
+                if expanded {
+                    height[i] = 1 + height[t].max(height[f]);
+                    colour[i] = BLACK;
+                    continue;
+                }
+                if colour[i] == BLACK {
+                    continue;
+                }
+                colour[i] = GREY;
+                stack.push((i, true));
+                for c in [t, f] {
+                    match colour[c] {
+                        WHITE => stack.push((c, false)),
+                        GREY => bail!(
+                            "tree {} has a cycle through node {}",
+                            a.tree_ids[i],
+                            a.node_ids[c]
+                        ),
+                        _ => (),
+                    }
+                }
+            }
+        }
+
+        // weights, sorted by (tree, node, position) like onnxruntime
+        let mut order: Vec<usize> = (0..nw).collect();
+        order.sort_by_key(|&k| (a.weight_tree_ids[k], a.weight_node_ids[k], k));
+        let mut leaf_weights: Vec<(u32, u32)> = vec![(0, 0); n]; // (start, len) into `sorted`
+        let mut sorted: Vec<(u32, f32)> = Vec::with_capacity(nw);
+        let mut seen_columns = vec![false; a.n_columns];
+        let mut all_weights_non_negative = true;
+        for &k in &order {
+            let col = a.weight_column_ids[k];
+            ensure!(
+                col >= 0 && (col as usize) < a.n_columns,
+                "{p}_ids[{k}] = {col} is out of range (there are {} {}s)",
+                a.n_columns,
+                if p == "class" { "classe" } else { "target" }
+            );
+            seen_columns[col as usize] = true;
+            if a.weights[k] < 0.0 {
+                all_weights_non_negative = false;
+            }
+            let key = (a.weight_tree_ids[k], a.weight_node_ids[k]);
+            let Some(&i) = index.get(&key) else {
+                bail!(
+                    "{p}_nodeids[{k}] / {p}_treeids[{k}] refer to node {} of tree {}, which does not exist",
+                    key.1,
+                    key.0
+                );
+            };
+            if a.modes[i] != NodeMode::Leaf {
+                // onnxruntime ignores weights attached to branch nodes
+                continue;
+            }
+            let (start, len) = &mut leaf_weights[i];
+            if *len == 0 {
+                *start = sorted.len() as u32;
+            }
+            *len += 1;
+            sorted.push((col as u32, a.weights[k]));
+        }
+        let distinct_weight_columns = seen_columns.iter().filter(|s| **s).count();
+
+        // breadth-first relayout of everything reachable from the roots
+        let mut new_index = vec![u32::MAX; n];
+        let mut layout: Vec<usize> = Vec::with_capacity(n);
+        let mut queue = VecDeque::new();
+        for &root in &roots_orig {
+            if new_index[root] != u32::MAX {
+                continue;
+            }
+            new_index[root] = layout.len() as u32;
+            layout.push(root);
+            queue.push_back(root);
+            while let Some(i) = queue.pop_front() {
+                if a.modes[i] == NodeMode::Leaf {
+                    continue;
+                }
+                let (t, f) = children[i];
+                for c in [t, f] {
+                    if new_index[c] == u32::MAX {
+                        new_index[c] = layout.len() as u32;
+                        layout.push(c);
+                        queue.push_back(c);
+                    }
+                }
+            }
+        }
+
+        // which columns do leaves write?
+        let mut leaf_column: Option<Option<u32>> = None; // None: no leaf yet; Some(None): several
+        for &i in &layout {
+            if a.modes[i] != NodeMode::Leaf {
+                continue;
+            }
+            let (start, len) = leaf_weights[i];
+            ensure!(
+                len > 0,
+                "leaf {} of tree {} has no weight ({p}_nodeids never mentions it)",
+                a.node_ids[i],
+                a.tree_ids[i]
+            );
+            for &(c, _) in &sorted[start as usize..(start + len) as usize] {
+                leaf_column = match leaf_column {
+                    None => Some(Some(c)),
+                    Some(Some(prev)) if prev == c => Some(Some(c)),
+                    _ => Some(None),
+                };
+            }
+        }
+        let columns = if a.first_weight_only {
+            Columns::Single(0)
+        } else {
+            match leaf_column {
+                Some(Some(c)) => Columns::Single(c as usize),
+                _ => Columns::Multi,
+            }
+        };
+
+        let normalized = !layout
+            .iter()
+            .any(|&i| matches!(a.modes[i], NodeMode::BranchEq | NodeMode::BranchNeq));
+        let mt = |i: usize| a.missing_tracks_true.get(i).copied().unwrap_or(false);
+
+        let mut nodes = Vec::with_capacity(layout.len());
+        let mut modes = Vec::with_capacity(if normalized { 0 } else { layout.len() });
+        let mut leaf_ranges = vec![];
+        let mut weights = vec![];
+        let mut any_nan_left = false;
+        for (new, &i) in layout.iter().enumerate() {
+            let new = new as u32;
+            let mode = a.modes[i];
+            if mode == NodeMode::Leaf {
+                let (start, len) = leaf_weights[i];
+                let ws = &sorted[start as usize..(start + len) as usize];
+                let payload = match columns {
+                    Columns::Single(_) if a.first_weight_only => {
+                        ws.first().map(|w| w.1).unwrap_or(0.0)
+                    }
+                    Columns::Single(_) => {
+                        let mut acc = 0.0f32;
+                        for (ix, w) in ws.iter().enumerate() {
+                            acc = a.aggregate.fold(acc, ix > 0, w.1);
+                        }
+                        acc
+                    }
+                    Columns::Multi => {
+                        let range = (weights.len() as u32, len);
+                        weights.extend_from_slice(ws);
+                        leaf_ranges.push(range);
+                        f32::from_bits(leaf_ranges.len() as u32 - 1)
+                    }
+                };
+                nodes.push(Node {
+                    feature: 0,
+                    threshold: payload,
+                    left: new,
+                    right: new,
+                });
+                if !normalized {
+                    modes.push(NodeMode::Leaf as u8);
+                }
+                continue;
+            }
+            let (t, f) = children[i];
+            let (t, f) = (new_index[t], new_index[f]);
+            let feature = a.feature_ids[i] as u32;
+            let thr = a.values[i];
+            let missing = mt(i);
+            let node = if normalized {
+                // (threshold', left, right, nan_left)
+                let (thr, left, right, nan_left) = if thr.is_nan() {
+                    // every comparison with NaN is false
+                    (f32::NAN, t, f, missing)
+                } else {
+                    match mode {
+                        NodeMode::BranchLeq => (thr, t, f, missing),
+                        NodeMode::BranchLt => (next_below(thr), t, f, missing),
+                        NodeMode::BranchGt => (thr, f, t, !missing),
+                        NodeMode::BranchGte => (next_below(thr), f, t, !missing),
+                        _ => bail!("internal error: unexpected mode in normalized tree"),
+                    }
+                };
+                any_nan_left |= nan_left;
+                Node {
+                    feature: feature | if nan_left { NAN_BIT } else { 0 },
+                    threshold: thr,
+                    left,
+                    right,
+                }
+            } else {
+                modes.push(mode as u8);
+                any_nan_left |= missing;
+                Node {
+                    feature: feature | if missing { NAN_BIT } else { 0 },
+                    threshold: thr,
+                    left: t,
+                    right: f,
+                }
+            };
+            nodes.push(node);
+        }
+
+        let roots: Vec<u32> = roots_orig.iter().map(|&r| new_index[r]).collect();
+        let depths: Vec<u32> = roots_orig.iter().map(|&r| height[r]).collect();
+
+        Ok(FlatEnsemble {
+            nodes,
+            modes,
+            normalized,
+            any_nan_left,
+            roots,
+            depths,
+            leaf_ranges,
+            weights,
+            columns,
+            n_columns: a.n_columns,
+            min_width: max_feature + 1,
+            distinct_weight_columns,
+            all_weights_non_negative,
+        })
+    }
+
+    pub fn n_trees(&self) -> usize {
+        self.roots.len()
+    }
+
+    pub fn n_nodes(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn max_depth(&self) -> u32 {
+        self.depths.iter().copied().max().unwrap_or(0)
+    }
+
+    pub fn columns(&self) -> Columns {
+        self.columns
+    }
+
+    pub fn n_columns(&self) -> usize {
+        self.n_columns
+    }
+
+    pub fn min_width(&self) -> usize {
+        self.min_width
+    }
+
+    /// Number of distinct class/target ids among all the weights (onnxruntime's
+    /// `weights_classes.size()`).
+    pub fn distinct_weight_columns(&self) -> usize {
+        self.distinct_weight_columns
+    }
+
+    /// No weight is negative (onnxruntime's `weights_are_all_positive_`).
+    pub fn all_weights_non_negative(&self) -> bool {
+        self.all_weights_non_negative
+    }
+
+    fn kernel(&self, x: &[f32]) -> Kernel {
+        if !self.normalized {
+            Kernel::General
+        } else if self.any_nan_left && x.iter().any(|v| v.is_nan()) {
+            Kernel::NanAware
+        } else {
+            Kernel::Plain
+        }
+    }
+
+    fn check_input(&self, x: &[f32], n_rows: usize, width: usize) -> TractResult<()> {
+        ensure!(
+            width >= self.min_width,
+            "the trees read feature {} but the input has {width} features",
+            self.min_width - 1
+        );
+        ensure!(
+            x.len() == n_rows * width,
+            "input has {} values, expected {n_rows} rows of {width}",
+            x.len()
+        );
+        Ok(())
+    }
+
+    /// Single score column: `acc[row]` folds the leaf value of every tree, in
+    /// tree order. `acc` must hold `n_rows` values, initialized by the caller.
+    pub fn accumulate_single(
+        &self,
+        x: &[f32],
+        n_rows: usize,
+        width: usize,
+        aggregate: Aggregate,
+        acc: &mut [f32],
+    ) -> TractResult<()> {
+        self.check_input(x, n_rows, width)?;
+        ensure!(acc.len() == n_rows, "accumulator size mismatch");
+        ensure!(
+            matches!(self.columns, Columns::Single(_)),
+            "not a single-column ensemble"
+        );
+        let nodes = &self.nodes;
+        // the first tree initializes MIN / MAX
+        let mut first_tree_done = 0usize;
+        let mut visit = |row: usize, leaf: u32| {
+            let w = nodes[leaf as usize].threshold;
+            let has = first_tree_done >= n_rows;
+            first_tree_done += 1;
+            acc[row] = aggregate.fold(acc[row], has, w);
+        };
+        match self.kernel(x) {
+            Kernel::Plain => self.traverse::<0>(x, n_rows, width, &mut visit),
+            Kernel::NanAware => self.traverse::<1>(x, n_rows, width, &mut visit),
+            Kernel::General => self.traverse::<2>(x, n_rows, width, &mut visit),
+        }
+        Ok(())
+    }
+
+    /// Several score columns: `scores[row * n_columns + c]` folds every weight
+    /// for column `c` of every reached leaf, `has` records which columns got at
+    /// least one. Both must be initialized by the caller (0 / false).
+    pub fn accumulate_multi(
+        &self,
+        x: &[f32],
+        n_rows: usize,
+        width: usize,
+        aggregate: Aggregate,
+        scores: &mut [f32],
+        has: &mut [bool],
+    ) -> TractResult<()> {
+        self.check_input(x, n_rows, width)?;
+        let nc = self.n_columns;
+        ensure!(
+            scores.len() == n_rows * nc && has.len() == n_rows * nc,
+            "score buffer mismatch"
+        );
+        let nodes = &self.nodes;
+        let columns = self.columns;
+        let ranges = &self.leaf_ranges;
+        let weights = &self.weights;
+        let mut visit = |row: usize, leaf: u32| {
+            let payload = nodes[leaf as usize].threshold;
+            match columns {
+                Columns::Single(c) => {
+                    let ix = row * nc + c;
+                    scores[ix] = aggregate.fold(scores[ix], has[ix], payload);
+                    has[ix] = true;
+                }
+                Columns::Multi => {
+                    let (start, len) = ranges[payload.to_bits() as usize];
+                    for &(c, w) in &weights[start as usize..(start + len) as usize] {
+                        let ix = row * nc + c as usize;
+                        scores[ix] = aggregate.fold(scores[ix], has[ix], w);
+                        has[ix] = true;
+                    }
+                }
+            }
+        };
+        match self.kernel(x) {
+            Kernel::Plain => self.traverse::<0>(x, n_rows, width, &mut visit),
+            Kernel::NanAware => self.traverse::<1>(x, n_rows, width, &mut visit),
+            Kernel::General => self.traverse::<2>(x, n_rows, width, &mut visit),
+        }
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn step<const K: u8>(&self, x: &[f32], offset: usize, ix: u32) -> u32 {
+        let node = self.nodes[ix as usize];
+        let v = x[offset + (node.feature & FEATURE_MASK) as usize];
+        let go_left = match K {
+            0 => v <= node.threshold,
+            1 => v <= node.threshold || ((node.feature & NAN_BIT) != 0 && v.is_nan()),
+            _ => {
+                NodeMode::from_u8(self.modes[ix as usize]).compare(v, node.threshold)
+                    || ((node.feature & NAN_BIT) != 0 && v.is_nan())
+            }
+        };
+        if go_left { node.left } else { node.right }
+    }
+
+    /// Walks every (tree, row) pair, tree-major, `LANES` walks in lock-step,
+    /// and calls `visit(row, leaf)` in tree order for each row. Allocates
+    /// nothing.
+    #[inline(always)]
+    fn traverse<const K: u8>(
+        &self,
+        x: &[f32],
+        n_rows: usize,
+        width: usize,
+        visit: &mut impl FnMut(usize, u32),
+    ) {
+        let total = self.roots.len() * n_rows;
+        let mut lane_node = [0u32; LANES];
+        let mut lane_offset = [0usize; LANES];
+        let mut lane_row = [0usize; LANES];
+        let mut tree = 0usize;
+        let mut row = 0usize;
+        let mut done = 0usize;
+        while done < total {
+            let live = LANES.min(total - done);
+            let mut depth = 0u32;
+            for lane in 0..LANES {
+                if lane < live {
+                    lane_node[lane] = self.roots[tree];
+                    lane_offset[lane] = row * width;
+                    lane_row[lane] = row;
+                    depth = depth.max(self.depths[tree]);
+                    row += 1;
+                    if row == n_rows {
+                        row = 0;
+                        tree += 1;
+                    }
+                } else {
+                    // idle lane: park it on a leaf-free walk of the first tree
+                    lane_node[lane] = lane_node[0];
+                    lane_offset[lane] = lane_offset[0];
+                }
+            }
+            for _ in 0..depth {
+                for lane in 0..LANES {
+                    lane_node[lane] = self.step::<K>(x, lane_offset[lane], lane_node[lane]);
+                }
+            }
+            for lane in 0..live {
+                visit(lane_row[lane], lane_node[lane]);
+            }
+            done += live;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// post transforms, bit-compatible with onnxruntime's ml_common.h
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PostTransform {
+    None,
+    Logistic,
+    Softmax,
+    SoftmaxZero,
+    Probit,
+}
+
+impl PostTransform {
+    pub fn parse(s: &str) -> Option<PostTransform> {
+        Some(match s {
+            "NONE" => PostTransform::None,
+            "LOGISTIC" => PostTransform::Logistic,
+            "SOFTMAX" => PostTransform::Softmax,
+            "SOFTMAX_ZERO" => PostTransform::SoftmaxZero,
+            "PROBIT" => PostTransform::Probit,
+            _ => return None,
+        })
+    }
+
+    /// Transform applied to a score vector of two or more values.
+    pub fn apply(self, v: &mut [f32]) {
+        match self {
+            PostTransform::None => (),
+            PostTransform::Logistic => v.iter_mut().for_each(|x| *x = logistic(*x)),
+            PostTransform::Probit => v.iter_mut().for_each(|x| *x = probit(*x)),
+            PostTransform::Softmax => softmax(v),
+            PostTransform::SoftmaxZero => softmax_zero(v),
+        }
+    }
+}
+
+pub fn logistic(x: f32) -> f32 {
+    let v = 1.0 / (1.0 + (-x.abs()).exp());
+    if x < 0.0 { 1.0 - v } else { v }
+}
+
+fn erf_inv(x: f32) -> f32 {
+    let sgn = if x < 0.0 { -1.0f32 } else { 1.0 };
+    let x = (1.0 - x) * (1.0 + x);
+    let log = x.ln();
+    let v = 2.0 / (std::f32::consts::PI * 0.147) + 0.5 * log;
+    let v2 = 1.0 / 0.147 * log;
+    let v3 = -v + (v * v - v2).sqrt();
+    sgn * v3.sqrt()
+}
+
+pub fn probit(x: f32) -> f32 {
+    std::f32::consts::SQRT_2 * erf_inv(2.0 * x - 1.0)
+}
+
+fn softmax(v: &mut [f32]) {
+    let mut max = -f32::MAX;
+    for &x in v.iter() {
+        if x > max {
+            max = x;
+        }
+    }
+    let mut sum = 0.0f32;
+    for x in v.iter_mut() {
+        *x = (*x - max).exp();
+        sum += *x;
+    }
+    for x in v.iter_mut() {
+        *x /= sum;
+    }
+}
+
+fn softmax_zero(v: &mut [f32]) {
+    let mut max = -f32::MAX;
+    for &x in v.iter() {
+        if x > max {
+            max = x;
+        }
+    }
+    let exp_neg_max = (-max).exp();
+    let mut sum = 0.0f32;
+    for x in v.iter_mut() {
+        if *x > 0.0000001 || *x < -0.0000001 {
+            *x = (*x - max).exp();
+            sum += *x;
+        } else {
+            *x *= exp_neg_max;
+        }
+    }
+    for x in v.iter_mut() {
+        *x /= sum;
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::too_many_arguments)]
+mod tests {
+    use super::*;
+
+    fn attrs<'a>(
+        tree_ids: &'a [i64],
+        node_ids: &'a [i64],
+        feature_ids: &'a [i64],
+        modes: &'a [NodeMode],
+        values: &'a [f32],
+        true_ids: &'a [i64],
+        false_ids: &'a [i64],
+        w: (&'a [i64], &'a [i64], &'a [i64], &'a [f32]),
+    ) -> TreeAttributes<'a> {
+        TreeAttributes {
+            tree_ids,
+            node_ids,
+            feature_ids,
+            modes,
+            values,
+            true_ids,
+            false_ids,
+            missing_tracks_true: &[],
+            weight_tree_ids: w.0,
+            weight_node_ids: w.1,
+            weight_column_ids: w.2,
+            weights: w.3,
+            weight_prefix: "target",
+            n_columns: 1,
+            aggregate: Aggregate::Sum,
+            first_weight_only: true,
+        }
+    }
+
+    use NodeMode::*;
+
+    fn stump(mode: NodeMode, thr: f32, missing: bool) -> FlatEnsemble {
+        let modes = [mode, Leaf, Leaf];
+        let values = [thr, 0.0, 0.0];
+        let mts = [missing, false, false];
+        let mut a = attrs(
+            &[0, 0, 0],
+            &[0, 1, 2],
+            &[0, 0, 0],
+            &modes,
+            &values,
+            &[1, 0, 0],
+            &[2, 0, 0],
+            (&[0, 0], &[1, 2], &[0, 0], &[1.0, 2.0]),
+        );
+        a.missing_tracks_true = &mts;
+        FlatEnsemble::build(&a).unwrap()
+    }
+
+    fn eval1(e: &FlatEnsemble, x: f32) -> f32 {
+        let mut acc = [0.0];
+        e.accumulate_single(&[x], 1, 1, Aggregate::Sum, &mut acc)
+            .unwrap();
+        acc[0]
+    }
+
+    #[test]
+    fn every_mode_matches_the_reference_comparison() {
+        let thresholds = [
+            0.0f32,
+            -0.0,
+            1.5,
+            -2.25,
+            f32::MIN_POSITIVE,
+            f32::MAX,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NAN,
+        ];
+        let xs = [
+            0.0f32,
+            -0.0,
+            1.5,
+            1.5f32.next_up(),
+            1.5f32.next_down(),
+            -2.25,
+            f32::MIN_POSITIVE,
+            1e-45,
+            -1e-45,
+            f32::MAX,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NAN,
+            3.0,
+            -7.0,
+        ];
+        for mode in [
+            BranchLeq, BranchLt, BranchGte, BranchGt, BranchEq, BranchNeq,
+        ] {
+            for &t in &thresholds {
+                for missing in [false, true] {
+                    let e = stump(mode, t, missing);
+                    for &x in &xs {
+                        let expected_true = mode.compare(x, t) || (missing && x.is_nan());
+                        let expected = if expected_true { 1.0 } else { 2.0 };
+                        assert_eq!(
+                            eval1(&e, x),
+                            expected,
+                            "mode {mode:?} t {t:?} missing {missing} x {x:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rejects_cycles_dangling_and_duplicates() {
+        // 0 -> 1 -> 0
+        let a = attrs(
+            &[0, 0, 0],
+            &[0, 1, 2],
+            &[0, 0, 0],
+            &[BranchLeq, BranchLeq, Leaf],
+            &[0.0, 0.0, 0.0],
+            &[1, 0, 0],
+            &[2, 2, 0],
+            (&[0], &[2], &[0], &[1.0]),
+        );
+        let err = FlatEnsemble::build(&a).unwrap_err().to_string();
+        assert!(err.contains("cycle"), "{err}");
+
+        let a = attrs(
+            &[0, 0, 0],
+            &[0, 1, 2],
+            &[0, 0, 0],
+            &[BranchLeq, Leaf, Leaf],
+            &[0.0, 0.0, 0.0],
+            &[1, 0, 0],
+            &[7, 0, 0],
+            (&[0, 0], &[1, 2], &[0, 0], &[1.0, 1.0]),
+        );
+        let err = FlatEnsemble::build(&a).unwrap_err().to_string();
+        assert!(err.contains("not a node"), "{err}");
+
+        let a = attrs(
+            &[0, 0, 0],
+            &[0, 1, 1],
+            &[0, 0, 0],
+            &[BranchLeq, Leaf, Leaf],
+            &[0.0, 0.0, 0.0],
+            &[1, 0, 0],
+            &[1, 0, 0],
+            (&[0], &[1], &[0], &[1.0]),
+        );
+        let err = FlatEnsemble::build(&a).unwrap_err().to_string();
+        assert!(err.contains("twice"), "{err}");
+
+        let a = attrs(
+            &[0, 0, 0],
+            &[0, 1, 2],
+            &[0, 0, 0],
+            &[BranchLeq, Leaf, Leaf],
+            &[0.0, 0.0, 0.0],
+            &[0, 0, 0],
+            &[2, 0, 0],
+            (&[0], &[1], &[0], &[1.0]),
+        );
+        let err = FlatEnsemble::build(&a).unwrap_err().to_string();
+        assert!(err.contains("own"), "{err}");
+
+        // weight on a missing node
+        let a = attrs(
+            &[0, 0, 0],
+            &[0, 1, 2],
+            &[0, 0, 0],
+            &[BranchLeq, Leaf, Leaf],
+            &[0.0, 0.0, 0.0],
+            &[1, 0, 0],
+            &[2, 0, 0],
+            (&[0, 0, 0], &[1, 2, 9], &[0, 0, 0], &[1.0, 1.0, 1.0]),
+        );
+        let err = FlatEnsemble::build(&a).unwrap_err().to_string();
+        assert!(err.contains("does not exist"), "{err}");
+
+        // input too narrow
+        let a = attrs(
+            &[0, 0, 0],
+            &[0, 1, 2],
+            &[3, 0, 0],
+            &[BranchLeq, Leaf, Leaf],
+            &[0.0, 0.0, 0.0],
+            &[1, 0, 0],
+            &[2, 0, 0],
+            (&[0, 0], &[1, 2], &[0, 0], &[1.0, 1.0]),
+        );
+        let e = FlatEnsemble::build(&a).unwrap();
+        let mut acc = [0.0];
+        assert!(
+            e.accumulate_single(&[0.0, 1.0], 1, 2, Aggregate::Sum, &mut acc)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn batched_walks_match_row_by_row_walks() {
+        // three trees of different depths over 3 features
+        let tree_ids = [0, 0, 0, 0, 0, 1, 1, 1, 2];
+        let node_ids = [0, 1, 2, 3, 4, 0, 1, 2, 0];
+        let feature_ids = [0, 1, 0, 0, 0, 2, 0, 0, 0];
+        let modes = [
+            BranchLt, BranchGte, Leaf, Leaf, Leaf, BranchGt, Leaf, Leaf, Leaf,
+        ];
+        let values = [0.5, -1.0, 0.0, 0.0, 0.0, 2.0, 0.0, 0.0, 0.0];
+        let t = [1, 3, 0, 0, 0, 1, 0, 0, 0];
+        let f = [2, 4, 0, 0, 0, 2, 0, 0, 0];
+        let wt = [0, 0, 0, 1, 1, 2];
+        let wn = [2, 3, 4, 1, 2, 0];
+        let wc = [0, 0, 0, 0, 0, 0];
+        let ww = [1.0, 10.0, 100.0, 1000.0, 10000.0, 100000.0];
+        let a = attrs(
+            &tree_ids,
+            &node_ids,
+            &feature_ids,
+            &modes,
+            &values,
+            &t,
+            &f,
+            (&wt, &wn, &wc, &ww),
+        );
+        let e = FlatEnsemble::build(&a).unwrap();
+        assert_eq!(e.n_trees(), 3);
+        assert_eq!(e.max_depth(), 2);
+        let reference = |r: &[f32]| -> f32 {
+            let t0 = if r[0] < 0.5 {
+                if r[1] >= -1.0 { 10.0 } else { 100.0 }
+            } else {
+                1.0
+            };
+            let t1 = if r[2] > 2.0 { 1000.0 } else { 10000.0 };
+            t0 + t1 + 100000.0
+        };
+        let rows: Vec<f32> = (0..37 * 3)
+            .map(|i| ((i * 7919) % 13) as f32 * 0.5 - 3.0)
+            .collect();
+        for n in [1usize, 2, 3, 7, 8, 9, 16, 37] {
+            let mut acc = vec![0.0; n];
+            e.accumulate_single(&rows[..n * 3], n, 3, Aggregate::Sum, &mut acc)
+                .unwrap();
+            for r in 0..n {
+                assert_eq!(acc[r], reference(&rows[r * 3..r * 3 + 3]), "n={n} r={r}");
+            }
+        }
+    }
+}
