@@ -4,6 +4,7 @@
 mod cli;
 mod concurrency;
 mod diagnostics;
+mod docs;
 mod model_corpus;
 mod notifications;
 mod policies;
