@@ -24,6 +24,9 @@ pub enum Ex {
     Field(Box<Ex>, u16),
     /// `has(x.f)`: whether the optional field `f` was sent.
     Has(Box<Ex>, u16),
+    /// An optional field without a default: the value, or the zero of its type when the field
+    /// was not sent, so every operation (`==`, `in`, `string()`) sees the same value.
+    OrZero(Box<Ex>, Value),
     Un(UnOp, Box<Ex>),
     Bin(BinOp, Box<Ex>, Box<Ex>),
     Cmp(CmpOp, CmpKind, Box<Ex>, Box<Ex>),
@@ -147,7 +150,7 @@ impl Ex {
     pub fn walk(&self, f: &mut impl FnMut(&Ex)) {
         f(self);
         match self {
-            Ex::Field(e, _) | Ex::Has(e, _) | Ex::Un(_, e) => e.walk(f),
+            Ex::Field(e, _) | Ex::Has(e, _) | Ex::OrZero(e, _) | Ex::Un(_, e) => e.walk(f),
             Ex::Bin(_, a, b)
             | Ex::Cmp(_, _, a, b)
             | Ex::And(a, b)

@@ -355,7 +355,7 @@ impl Checker<'_, '_> {
         if let Some(i) = self.env.ctx.index(name) {
             let ty = self.env.ctx.fields[i].ty.clone();
             return Some(Typed {
-                ex: Ex::Ctx(i as u16),
+                ex: or_zero(Ex::Ctx(i as u16), &self.env.ctx.fields[i]),
                 ty,
                 level: Level::Request,
             });
@@ -509,7 +509,7 @@ impl Checker<'_, '_> {
         }
         let ty = rt.fields[i].ty.clone();
         Some(Typed {
-            ex: Ex::Field(Box::new(operand.ex), i as u16),
+            ex: or_zero(Ex::Field(Box::new(operand.ex), i as u16), &rt.fields[i]),
             ty,
             level: operand.level,
         })
@@ -1123,4 +1123,13 @@ fn lit_typed(v: Value) -> Typed {
 /// ANTLR reports character offsets; spans are bytes.
 fn char_to_byte(text: &str, idx: usize) -> usize {
     text.char_indices().nth(idx).map_or(text.len(), |(b, _)| b)
+}
+
+/// Reads of an optional field without a default fall back to the zero of its type.
+fn or_zero(ex: Ex, field: &crate::types::FieldTy) -> Ex {
+    if field.optional && field.default.is_none() {
+        Ex::OrZero(Box::new(ex), Value::zero(&field.ty))
+    } else {
+        ex
+    }
 }

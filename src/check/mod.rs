@@ -249,6 +249,9 @@ struct PolicyChecker<'a> {
     p: &'a ast::Policy,
     catalog: &'a dyn ModelCatalog,
     diags: &'a mut Vec<Diagnostic>,
+    /// The candidates had errors: their shape is still used to check the rest of the policy
+    /// (so one bad attribute does not cascade into "no candidates" errors), but the policy fails.
+    candidates_failed: bool,
 }
 
 /// A named thing in the policy's one namespace of values.
@@ -265,7 +268,12 @@ impl<'a> PolicyChecker<'a> {
         catalog: &'a dyn ModelCatalog,
         diags: &'a mut Vec<Diagnostic>,
     ) -> Self {
-        PolicyChecker { p, catalog, diags }
+        PolicyChecker {
+            p,
+            catalog,
+            diags,
+            candidates_failed: false,
+        }
     }
 
     fn dup(&mut self, what: &str, name: &str, again: Span, first: Span) {
@@ -828,7 +836,7 @@ impl<'a> PolicyChecker<'a> {
         }
 
         let (selection, candidates) = (selection?, candidates?);
-        if !ok {
+        if !ok || self.candidates_failed {
             return None;
         }
         let score_idx = nodes.get("score").map(|n| n.index);
@@ -1002,6 +1010,24 @@ impl<'a> PolicyChecker<'a> {
         }
     }
 
+    /// Whether some segment of `path` may be absent from a request with no default to stand in.
+    fn optional_without_default(ctx: &RecordTy, path: &ast::Path) -> bool {
+        let mut rec = ctx;
+        for seg in &path.segments {
+            let Some(f) = rec.index(seg).and_then(|i| rec.fields.get(i)) else {
+                return false;
+            };
+            if f.optional && f.default.is_none() {
+                return true;
+            }
+            match &f.ty {
+                Ty::Record(r) => rec = r,
+                _ => return false,
+            }
+        }
+        false
+    }
+
     fn subject(&mut self, s: &ast::Subject, ctx: &RecordTy) -> Option<Subject> {
         let (key, kty) = self.context_path(ctx, &s.key, "subject key")?;
         if !matches!(kty, Ty::String | Ty::Int) {
@@ -1011,6 +1037,23 @@ impl<'a> PolicyChecker<'a> {
                     format!("the subject key must be a `string` or an `int`, found `{kty}`"),
                 )
                 .label(s.key.span, "not a key"),
+            );
+            return None;
+        }
+        if Self::optional_without_default(ctx, &s.key) {
+            self.diags.push(
+                Diagnostic::new(
+                    Code::WrongKind,
+                    format!(
+                        "the subject key `{}` is optional, so a request without it would count no actions",
+                        s.key.dotted()
+                    ),
+                )
+                .label(s.key.span, "may be absent")
+                .help(format!(
+                    "declare `{}` required (drop the `?`): caps and gaps need to know whose actions count",
+                    s.key.dotted()
+                )),
             );
             return None;
         }
@@ -1108,7 +1151,7 @@ impl<'a> PolicyChecker<'a> {
                         ),
                     )
                     .label(path.span, "not a list of records")
-                    .help("declare it like `contacts: list<{ id: string, ... }>`"),
+                    .help("declare it like `contacts: list<{ id: string, score: float }>`"),
                 );
                 return None;
             };
@@ -1153,9 +1196,19 @@ impl<'a> PolicyChecker<'a> {
                     if name.name == "id" {
                         continue;
                     }
+                    // An attribute that is an int in one candidate and a float in another is a
+                    // float (`w: 1` beside `w: 0.5`), as ints meet floats in expressions.
+                    let promoted =
+                        c.list.iter().flat_map(|o| &o.attrs).any(|(other, ol)| {
+                            other.name == name.name && literal_ty(ol) == Ty::Float
+                        });
+                    let ty = match literal_ty(l) {
+                        Ty::Int if promoted => Ty::Float,
+                        ty => ty,
+                    };
                     attrs.push(FieldTy {
                         name: name.name.clone(),
-                        ty: literal_ty(l),
+                        ty,
                         optional: false,
                         default: None,
                     });
@@ -1230,7 +1283,8 @@ impl<'a> PolicyChecker<'a> {
             self.diags.push(Diagnostic::new(Code::CandidateShape, "`candidates` declares no candidate").label(c.span, "empty").help("list candidates, or take them from the request with `candidates from FIELD`"));
             ok = false;
         }
-        ok.then(|| CandidateSpec {
+        self.candidates_failed |= !ok;
+        Some(CandidateSpec {
             attrs: Arc::new(RecordTy { fields: attrs }),
             fixed,
             from,

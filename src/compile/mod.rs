@@ -182,13 +182,15 @@ pub fn build(sources: SourceMap, models: &ModelStore) -> Build {
 
 /// `# policy: allow(P5001)` silences that code for diagnostics starting on the comment's line
 /// (or, for a comment alone on its line, on the next line). A comment that silences nothing is
-/// itself reported (`P5004`).
+/// itself reported (`P5004`), as is one naming an unknown code or an error: errors are never
+/// silenced, because a policy with an error is left out of the set.
 fn apply_suppressions(
     files: &[syntax::ast::File],
     sources: &SourceMap,
     diagnostics: Vec<Diagnostic>,
 ) -> Vec<Diagnostic> {
     let mut allows: Vec<(crate::source::Span, usize, Code, bool)> = Vec::new();
+    let mut unknown = Vec::new();
     for f in files {
         let Some(src) = sources.get(f.source) else {
             continue;
@@ -212,11 +214,22 @@ fn apply_suppressions(
                 .trim()
                 .is_empty();
             let target = if alone { line + 1 } else { line };
-            for code in list.split(',').filter_map(|s| Code::parse(s.trim())) {
-                allows.push((c.span, target, code, false));
+            for name in list.split(',').map(str::trim) {
+                match Code::parse(name) {
+                    Some(code) => allows.push((c.span, target, code, false)),
+                    None => unknown.push(
+                        Diagnostic::new(
+                            Code::UnusedSuppression,
+                            format!("`{name}` is not a diagnostic code, so this silences nothing"),
+                        )
+                        .label(c.span, "unknown code")
+                        .help("codes look like `P5001`; `policy explain CODE` documents each one"),
+                    ),
+                }
             }
         }
     }
+    let mut errors_named = Vec::new();
     let mut kept: Vec<Diagnostic> = diagnostics
         .into_iter()
         .filter(|d| {
@@ -230,15 +243,30 @@ fn apply_suppressions(
             let mut silenced = false;
             for a in allows.iter_mut() {
                 if a.0.source == span.source && a.1 == line && a.2 == d.code {
-                    a.3 = true;
-                    silenced = true;
+                    // Errors are never silenced: the policy would silently drop out of the set.
+                    if d.is_error() {
+                        errors_named.push(a.0);
+                    } else {
+                        a.3 = true;
+                        silenced = true;
+                    }
                 }
             }
             !silenced
         })
         .collect();
+    kept.append(&mut unknown);
     for (span, _, code, used) in allows {
-        if !used {
+        if errors_named.contains(&span) {
+            kept.push(
+                Diagnostic::new(
+                    Code::UnusedSuppression,
+                    format!("`allow({})` cannot silence an error", code.as_str()),
+                )
+                .label(span, "errors are never silenced")
+                .help("fix the error; only warnings can be allowed"),
+            );
+        } else if !used {
             kept.push(
                 Diagnostic::new(
                     Code::UnusedSuppression,

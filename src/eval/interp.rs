@@ -94,6 +94,10 @@ pub fn eval(ex: &Ex, fr: &Frame, vars: &mut Vec<Value>) -> Value {
         }),
         Ex::Var(idx) => vars.get(*idx as usize).cloned().unwrap_or(NULL),
         Ex::Field(e, idx) => field(&eval(e, fr, vars), *idx),
+        Ex::OrZero(e, zero) => match eval(e, fr, vars) {
+            Value::Null => zero.clone(),
+            v => v,
+        },
         Ex::Has(e, idx) => match eval(e, fr, vars) {
             Value::Record(fields) => {
                 Value::Bool(matches!(fields.get(*idx as usize), Some(Some(_))))

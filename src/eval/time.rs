@@ -17,13 +17,29 @@ pub fn local(now: Timestamp, tz: &TimeZone) -> Local {
     }
 }
 
-fn at(date: Date, hm: (i8, i8), tz: &TimeZone) -> Option<Timestamp> {
-    let t = Time::new(hm.0, hm.1, 0, 0).ok()?;
-    // A local time skipped by a DST gap resolves to the instant just after the gap.
-    date.to_datetime(t)
-        .to_zoned(tz.clone())
-        .ok()
-        .map(|z| z.timestamp())
+/// The instants at which the local clock in `tz` reads `hm` on `date`: one as a rule, two in a
+/// DST fold (the hour that repeats), and in a DST gap the instant the gap ends, the first moment
+/// the local clock reads a time past `hm`.
+fn at(date: Date, hm: (i8, i8), tz: &TimeZone) -> Vec<Timestamp> {
+    use jiff::tz::AmbiguousOffset;
+    let Ok(t) = Time::new(hm.0, hm.1, 0, 0) else {
+        return Vec::new();
+    };
+    let dt = date.to_datetime(t);
+    match tz.to_ambiguous_timestamp(dt).offset() {
+        AmbiguousOffset::Unambiguous { offset } => offset.to_timestamp(dt).into_iter().collect(),
+        AmbiguousOffset::Fold { before, after } => [before, after]
+            .iter()
+            .filter_map(|o| o.to_timestamp(dt).ok())
+            .collect(),
+        AmbiguousOffset::Gap { before, .. } => before
+            .to_timestamp(dt)
+            .ok()
+            .and_then(|late| tz.preceding(late).next())
+            .map(|transition| transition.timestamp())
+            .into_iter()
+            .collect(),
+    }
 }
 
 /// Whether `now` falls in the quiet window [start, end) in `tz`, and if so when it ends.
@@ -47,9 +63,9 @@ pub fn quiet(now: Timestamp, tz: &TimeZone, start: (i8, i8), end: (i8, i8)) -> O
     } else {
         today
     };
-    at(end_date, end, tz)
-        .filter(|e| *e > now)
-        .or_else(|| at(end_date.tomorrow().ok()?, end, tz))
+    // The first end after `now`: in the repeated hour of a fold, that is the second `01:30`.
+    let first_after = |d: Date| at(d, end, tz).into_iter().filter(|e| *e > now).min();
+    first_after(end_date).or_else(|| first_after(end_date.tomorrow().ok()?))
 }
 
 /// The start of the next local calendar day after `now`.

@@ -269,3 +269,32 @@ fn a_selection_is_reserved_so_the_next_decision_sees_it() {
     assert!(second.selected.is_empty());
     assert_eq!(blocked_by(&second, "min_gap").len(), 8);
 }
+
+#[test]
+fn quiet_hours_ending_in_the_repeated_autumn_hour_end_at_its_second_pass() {
+    // Regression: an end time inside the fold resolved to its first pass, already past, and
+    // `retry_at` jumped a whole day. 01:10 EST on the second pass (06:10Z); quiet until 01:30:
+    // the second 01:30, 06:30Z the same day.
+    let g = build_with(Some(("quiet 22:00 to 08:00", "quiet 01:00 to 01:30")));
+    let d = decide_on(&g, &context(), "2026-11-01T06:10:00Z", &[]);
+    let quiet = blocked_by(&d, "quiet_hours");
+    assert_eq!(quiet.len(), 8, "{d:#?}");
+    assert_eq!(
+        quiet[0].retry_at.map(|t| t.to_string()).as_deref(),
+        Some("2026-11-01T06:30:00Z")
+    );
+}
+
+#[test]
+fn quiet_hours_ending_in_the_skipped_spring_hour_end_when_the_gap_ends() {
+    // Regression: 02:30 does not exist on 2026-03-08 in New York; the clock reads past it
+    // from 03:00 EDT (07:00Z), when the guard already passes, so that is `retry_at`.
+    let g = build_with(Some(("quiet 22:00 to 08:00", "quiet 01:00 to 02:30")));
+    let d = decide_on(&g, &context(), "2026-03-08T06:30:00Z", &[]);
+    let quiet = blocked_by(&d, "quiet_hours");
+    assert_eq!(quiet.len(), 8, "{d:#?}");
+    let retry = quiet[0].retry_at.expect("retry_at");
+    assert_eq!(retry.to_string(), "2026-03-08T07:00:00Z");
+    let later = decide_on(&g, &context(), &retry.to_string(), &[]);
+    assert!(blocked_by(&later, "quiet_hours").is_empty(), "{later:#?}");
+}

@@ -110,3 +110,92 @@ fn optional_fields_take_their_default_and_has_tells_them_apart() {
     assert_eq!(score_of(src, json!({})), Ok(Some(2.0)));
     assert_eq!(score_of(src, json!({"a": 1.0, "b": 3})), Ok(Some(4.0)));
 }
+
+/// Builds one inline policy and returns every diagnostic's code and message (warnings too).
+fn diagnostics_of(src: &str) -> Vec<(Code, String)> {
+    let mut sources = SourceMap::new();
+    sources.add("inline.policy", src);
+    let build = compile::build(sources, &ModelStore::new(super::root().join("models")));
+    build
+        .diagnostics
+        .iter()
+        .map(|d| (d.code, d.message.clone()))
+        .collect()
+}
+
+#[test]
+fn an_allow_comment_never_silences_an_error() {
+    // Regression: `allow(P1001)` hid the error, `check` said "no problems" and the policy
+    // silently dropped out of the set.
+    let diags = diagnostics_of(
+        "policy p {\n  context { i: int }\n  # policy: allow(P1001)\n  score = nope\n  select gate\n}\n",
+    );
+    let codes: Vec<Code> = diags.iter().map(|d| d.0).collect();
+    assert!(codes.contains(&Code::UnknownName), "{diags:?}");
+    assert!(
+        diags
+            .iter()
+            .any(|(c, m)| *c == Code::UnusedSuppression && m.contains("cannot silence an error")),
+        "{diags:?}"
+    );
+}
+
+#[test]
+fn an_allow_comment_with_an_unknown_code_is_reported() {
+    let diags = diagnostics_of(
+        "policy p {\n  context { i: int }\n  # policy: allow(P9999)\n  score = i\n  select gate\n}\n",
+    );
+    assert_eq!(diags.len(), 1, "{diags:?}");
+    assert_eq!(diags[0].0, Code::UnusedSuppression);
+    assert!(
+        diags[0].1.contains("`P9999` is not a diagnostic code"),
+        "{diags:?}"
+    );
+}
+
+#[test]
+fn an_optional_subject_key_is_rejected() {
+    // Regression: with `user_id: string?` absent, caps and gaps silently counted nothing.
+    let diags = diagnostics_of(
+        "policy p {\n  context { user_id: string? }\n  subject user_id\n  guard once: cap 1 per day\n  select gate\n}\n",
+    );
+    assert!(
+        diags
+            .iter()
+            .any(|(c, m)| *c == Code::WrongKind && m.contains("subject key `user_id` is optional")),
+        "{diags:?}"
+    );
+}
+
+#[test]
+fn a_candidate_attribute_that_is_int_in_one_and_float_in_another_is_a_float() {
+    // Regression: the first candidate fixed the type, so `w: 1` beside `w: 0.5` failed, with
+    // two follow-on errors about missing candidates.
+    let src = "policy p {\n  context { i: int }\n  candidates {\n    a { w: 1 }\n    b { w: 0.5 }\n  }\n  score = candidate.w\n  select best\n}\n";
+    assert_eq!(score_of(src, json!({"i": 1})), Ok(Some(1.0)));
+}
+
+#[test]
+fn a_bad_candidate_attribute_is_one_error_not_a_cascade() {
+    let src = "policy p {\n  context { i: int }\n  candidates {\n    a { w: 1 }\n    b { w: \"x\" }\n  }\n  score = candidate.w\n  select best\n}\n";
+    let diags = diagnostics_of(src);
+    assert_eq!(diags.len(), 1, "{diags:?}");
+    assert_eq!(diags[0].0, Code::CandidateShape);
+}
+
+#[test]
+fn record_fields_may_be_separated_by_commas() {
+    let src = "policy p {\n  context { user: { dau_7: int, wau_4: float }, n: int }\n  score = user.dau_7 + user.wau_4 + n\n  select gate\n}\n";
+    assert_eq!(
+        score_of(src, json!({"user": {"dau_7": 1, "wau_4": 2.5}, "n": 1})),
+        Ok(Some(4.5))
+    );
+}
+
+#[test]
+fn an_absent_optional_field_reads_as_its_zero_everywhere() {
+    // Regression: `n == 0` held but `n in [0]` did not and `string(n)` was "null".
+    let src = "policy p {\n  context { n: int?\n  s: string? }\n  score = n == 0 && n in [0] && string(n) == \"0\" && s == \"\" && size(s) == 0 && !has(context.n) ? 1.0 : 0.0\n  select gate\n}\n";
+    assert_eq!(score_of(src, json!({})), Ok(Some(1.0)));
+    assert_eq!(score_of(src, json!({"n": 0, "s": ""})), Ok(Some(0.0)));
+}
