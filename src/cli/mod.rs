@@ -13,6 +13,7 @@ mod bench;
 mod check;
 mod eval;
 mod explain;
+mod graph;
 mod model;
 
 use clap::{Parser, Subcommand};
@@ -41,6 +42,8 @@ enum Cmd {
     Explain(explain::Args),
     /// Inspect an ONNX model or run it on rows
     Model(model::Args),
+    /// Draw the decision graph of policies as Mermaid or DOT
+    Graph(graph::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -51,6 +54,7 @@ pub fn main() -> ExitCode {
         Cmd::Bench(a) => bench::run(a),
         Cmd::Explain(a) => explain::run(a),
         Cmd::Model(a) => model::run(a),
+        Cmd::Graph(a) => graph::run(a),
     };
     ExitCode::from(code)
 }
