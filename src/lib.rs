@@ -8,6 +8,7 @@ pub mod compile;
 pub mod decision;
 pub mod describe;
 pub mod diagnostics;
+pub mod diff;
 pub mod engine;
 pub mod eval;
 pub mod graph;

@@ -11,6 +11,7 @@ macro_rules! outln {
 
 mod bench;
 mod check;
+mod diff;
 mod eval;
 mod explain;
 mod graph;
@@ -44,6 +45,8 @@ enum Cmd {
     Model(model::Args),
     /// Draw the decision graph of policies as Mermaid or DOT
     Graph(graph::Args),
+    /// Show what changed between two versions of policies: params, guards, models, routes...
+    Diff(diff::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -55,6 +58,7 @@ pub fn main() -> ExitCode {
         Cmd::Explain(a) => explain::run(a),
         Cmd::Model(a) => model::run(a),
         Cmd::Graph(a) => graph::run(a),
+        Cmd::Diff(a) => diff::run(a),
     };
     ExitCode::from(code)
 }
