@@ -74,7 +74,23 @@ pub struct Change {
     pub old: Option<String>,
     pub new: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub details: Vec<String>,
+    pub details: Vec<Detail>,
+}
+
+/// One part of a changed definition: a model's `file`, a param's `value`, an input list.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Detail {
+    pub part: String,
+    pub old: Option<String>,
+    pub new: Option<String>,
+}
+
+fn detail(part: impl Into<String>, old: Option<String>, new: Option<String>) -> Detail {
+    Detail {
+        part: part.into(),
+        old,
+        new,
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -314,7 +330,7 @@ fn entries(p: &ast::Policy) -> Vec<Entry> {
 }
 
 /// What differs between two definitions of the same item, part by part.
-fn details(kind: Kind, old: &Entry, new: &Entry) -> Vec<String> {
+fn details(kind: Kind, old: &Entry, new: &Entry) -> Vec<Detail> {
     let mut out = Vec::new();
     if kind == Kind::Model {
         let part = |e: &Entry, k: &str| {
@@ -327,7 +343,7 @@ fn details(kind: Kind, old: &Entry, new: &Entry) -> Vec<String> {
         for k in ["file", "per", "output"] {
             let (a, b) = (part(old, k), part(new, k));
             if a != b {
-                out.push(format!("{k}: {a} → {b}"));
+                out.push(detail(k, Some(a), Some(b)));
             }
         }
         // Inputs are compared as lists by `input_details`.
@@ -343,14 +359,14 @@ fn details(kind: Kind, old: &Entry, new: &Entry) -> Vec<String> {
         let (a, b) = (attrs(old), attrs(new));
         for (k, v) in &b {
             match a.iter().find(|(x, _)| x == k) {
-                Some((_, w)) if w != v => out.push(format!("{k}: {w} → {v}")),
-                None => out.push(format!("{k}: added {v}")),
+                Some((_, w)) if w != v => out.push(detail(k, Some(w.clone()), Some(v.clone()))),
+                None => out.push(detail(k, None, Some(v.clone()))),
                 _ => {}
             }
         }
         for (k, w) in &a {
             if !b.iter().any(|(x, _)| x == k) {
-                out.push(format!("{k}: removed (was {w})"));
+                out.push(detail(k, Some(w.clone()), None));
             }
         }
         return out;
@@ -360,21 +376,22 @@ fn details(kind: Kind, old: &Entry, new: &Entry) -> Vec<String> {
             continue;
         }
         match old.parts.iter().find(|(x, _)| x == k) {
-            Some((_, w)) if w != v => out.push(format!("{k}: {w} → {v}")),
-            None => out.push(format!("{k}: added {v}")),
+            Some((_, w)) if w != v => out.push(detail(*k, Some(w.clone()), Some(v.clone()))),
+            None => out.push(detail(*k, None, Some(v.clone()))),
             _ => {}
         }
     }
     for (k, w) in &old.parts {
         if !k.is_empty() && !new.parts.iter().any(|(x, _)| x == k) {
-            out.push(format!("{k}: removed (was {w})"));
+            out.push(detail(*k, Some(w.clone()), None));
         }
     }
     out
 }
 
-/// Model inputs compared as lists: which features were added or removed, or only reordered.
-fn input_details(old: &ast::Policy, new: &ast::Policy, name: &str) -> Vec<String> {
+/// Model inputs compared as lists: which features were added or removed, or, when only the
+/// order changed, the two orders.
+fn input_details(old: &ast::Policy, new: &ast::Policy, name: &str) -> Vec<Detail> {
     let inputs = |p: &ast::Policy| -> Vec<String> {
         p.items
             .iter()
@@ -390,31 +407,19 @@ fn input_details(old: &ast::Policy, new: &ast::Policy, name: &str) -> Vec<String
     if a == b {
         return Vec::new();
     }
-    let added: Vec<&String> = b.iter().filter(|x| !a.contains(x)).collect();
-    let removed: Vec<&String> = a.iter().filter(|x| !b.contains(x)).collect();
     let mut out = Vec::new();
-    if !added.is_empty() {
-        out.push(format!(
-            "inputs added: {}",
-            added
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
+    for x in b.iter().filter(|x| !a.contains(x)) {
+        out.push(detail("input", None, Some(x.clone())));
     }
-    if !removed.is_empty() {
-        out.push(format!(
-            "inputs removed: {}",
-            removed
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
+    for x in a.iter().filter(|x| !b.contains(x)) {
+        out.push(detail("input", Some(x.clone()), None));
     }
-    if added.is_empty() && removed.is_empty() {
-        out.push("inputs reordered".into());
+    if out.is_empty() {
+        out.push(detail(
+            "inputs",
+            Some(format!("[{}]", a.join(", "))),
+            Some(format!("[{}]", b.join(", "))),
+        ));
     }
     out
 }

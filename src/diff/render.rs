@@ -13,15 +13,27 @@ fn code(s: &str) -> String {
 }
 
 fn change_line(c: &Change) -> String {
-    let what = format!("{} {}", c.kind.as_str(), code(&c.name));
+    // Singletons (score, select, fallback, subject) are named by their kind alone.
+    let what = if c.name == c.kind.as_str() {
+        c.kind.as_str().to_string()
+    } else {
+        format!("{} {}", c.kind.as_str(), code(&c.name))
+    };
     let mut line = match (c.op, &c.old, &c.new) {
         (Op::Added, _, Some(n)) => format!("- {what} added: {}", code(n)),
         (Op::Removed, Some(o), _) => format!("- {what} removed (was {})", code(o)),
+        // A change with named parts lists the parts; otherwise old → new in full.
+        (_, _, _) if !c.details.is_empty() => format!("- {what} changed:"),
         (_, Some(o), Some(n)) => format!("- {what} changed: {} → {}", code(o), code(n)),
         _ => format!("- {what}"),
     };
     for d in &c.details {
-        line.push_str(&format!("\n  - {d}"));
+        line.push_str(&match (&d.old, &d.new) {
+            (Some(o), Some(n)) => format!("\n  - {}: {} → {}", d.part, code(o), code(n)),
+            (None, Some(n)) => format!("\n  - {} added: {}", d.part, code(n)),
+            (Some(o), None) => format!("\n  - {} removed: {}", d.part, code(o)),
+            (None, None) => String::new(),
+        });
     }
     line
 }

@@ -5,6 +5,7 @@ mod ci_formats;
 mod cli;
 mod concurrency;
 mod diagnostics;
+mod diff;
 mod graph;
 mod model_corpus;
 mod notifications;
