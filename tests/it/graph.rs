@@ -131,3 +131,13 @@ fn graph_exits_1_on_policies_with_errors_and_2_on_an_unknown_policy() {
     assert_eq!(code, 2);
     assert!(err.contains("`notifications`"), "{err}");
 }
+
+#[test]
+fn the_readme_shows_the_current_graph_of_notifications() {
+    let (_, out, _) = graph_cmd(&["policies/", "--policy", "notifications"]);
+    let readme = std::fs::read_to_string(super::root().join("README.md")).expect("README");
+    assert!(
+        readme.contains(&format!("```mermaid\n{out}```")),
+        "README's mermaid block is stale: regenerate it with `policy graph policies/ --policy notifications`"
+    );
+}
