@@ -6,9 +6,12 @@
 pub mod check;
 pub mod compile;
 pub mod decision;
+pub mod describe;
 pub mod diagnostics;
+pub mod diff;
 pub mod engine;
 pub mod eval;
+pub mod graph;
 pub mod ir;
 pub mod ledger;
 pub mod model;

@@ -53,6 +53,69 @@ pub fn references(text: &str) -> BTreeSet<String> {
     out
 }
 
+/// The dotted paths an expression reads, in order of first appearance: `user.dau_7`,
+/// `candidate.topic_id`, `local.hour`, `fatigue_lambda`. A path stops at the first segment
+/// that is not a plain field selection. Used to draw the decision graph.
+pub fn reference_paths(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Ok((e, _)) = parse(text) {
+        collect_paths(&e, &mut Vec::new(), &mut out);
+    }
+    out
+}
+
+fn select_path(e: &IdedExpr, bound: &[String]) -> Option<Vec<String>> {
+    match &e.expr {
+        CExpr::Ident(n) if !bound.iter().any(|b| b == n) => Some(vec![n.clone()]),
+        CExpr::Select(s) if !s.test => {
+            let mut p = select_path(&s.operand, bound)?;
+            p.push(s.field.clone());
+            Some(p)
+        }
+        _ => None,
+    }
+}
+
+fn collect_paths(e: &IdedExpr, bound: &mut Vec<String>, out: &mut Vec<String>) {
+    if let Some(p) = select_path(e, bound) {
+        let p = p.join(".");
+        if !out.contains(&p) {
+            out.push(p);
+        }
+        return;
+    }
+    match &e.expr {
+        CExpr::Select(s) => collect_paths(&s.operand, bound, out),
+        CExpr::Call(c) => {
+            if let Some(t) = &c.target {
+                collect_paths(t, bound, out);
+            }
+            c.args.iter().for_each(|a| collect_paths(a, bound, out));
+        }
+        CExpr::List(l) => l.elements.iter().for_each(|a| collect_paths(a, bound, out)),
+        CExpr::Comprehension(c) => {
+            collect_paths(&c.iter_range, bound, out);
+            collect_paths(&c.accu_init, bound, out);
+            bound.push(c.iter_var.clone());
+            bound.push(c.accu_var.clone());
+            for x in [&c.loop_cond, &c.loop_step, &c.result] {
+                collect_paths(x, bound, out);
+            }
+            bound.pop();
+            bound.pop();
+        }
+        CExpr::Map(m) => {
+            for entry in &m.entries {
+                if let cel::common::ast::EntryExpr::MapEntry(me) = &entry.expr {
+                    collect_paths(&me.key, bound, out);
+                    collect_paths(&me.value, bound, out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
 fn collect_idents(e: &IdedExpr, bound: &mut Vec<String>, out: &mut BTreeSet<String>) {
     match &e.expr {
         CExpr::Ident(n) if !bound.iter().any(|b| b == n) => {

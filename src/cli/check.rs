@@ -22,8 +22,14 @@ pub struct Args {
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum Format {
+    /// miette reports on stderr
     Human,
+    /// `{"diagnostics": [...], "summary": {...}}` on stdout
     Json,
+    /// GitHub Actions workflow commands (`::error file=...`) on stdout
+    Github,
+    /// SARIF 2.1.0 on stdout, for code scanning
+    Sarif,
 }
 
 pub fn run(a: Args) -> u8 {
@@ -64,6 +70,20 @@ pub fn run(a: Args) -> u8 {
                 "summary": {"errors": errors, "warnings": warnings, "files": files},
             });
             outln!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        }
+        Format::Github => {
+            let base = std::env::current_dir().ok();
+            let out =
+                diagnostics::render_github(&build.diagnostics, &build.sources, base.as_deref());
+            use std::io::Write as _;
+            let _ = std::io::stdout().lock().write_all(out.as_bytes());
+            eprintln!("{errors} error(s), {warnings} warning(s) in {files} files");
+        }
+        Format::Sarif => {
+            let base = std::env::current_dir().ok();
+            let log = diagnostics::to_sarif(&build.diagnostics, &build.sources, base.as_deref());
+            outln!("{}", serde_json::to_string_pretty(&log).unwrap_or_default());
+            eprintln!("{errors} error(s), {warnings} warning(s) in {files} files");
         }
     }
     if errors > 0 || (a.deny_warnings && warnings > 0) {

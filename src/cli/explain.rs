@@ -25,14 +25,34 @@ pub fn run(a: Args) -> u8 {
             a.code
         ));
     };
+    outln!("{}", render(code));
+    OK
+}
+
+/// What it catches, why it matters, an example and its fix.
+fn render(code: Code) -> String {
     let info = code.info();
-    outln!(
-        "{} ({}, {})\n\n{}\n\n{}",
+    let head = format!(
+        "{} ({}, {})",
         info.code,
         info.name,
-        format!("{:?}", info.severity).to_lowercase(),
-        info.summary,
-        info.doc
+        format!("{:?}", info.severity).to_lowercase()
     );
-    OK
+    let Some(s) = info.sections() else {
+        // Every registered code has all four parts (a test asserts it); print what there is.
+        return format!("{head}\n\n{}\n\n{}", info.summary, info.doc);
+    };
+    let indent = |text: &str| {
+        text.lines()
+            .map(|l| format!("  {l}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    format!(
+        "{head}\n\nWhat it catches:\n{}\n\nWhy it matters:\n{}\n\nExample:\n{}\n\nFix:\n{}",
+        indent(s.catches),
+        indent(s.why),
+        indent(s.example),
+        indent(s.fix)
+    )
 }

@@ -11,8 +11,10 @@ macro_rules! outln {
 
 mod bench;
 mod check;
+mod diff;
 mod eval;
 mod explain;
+mod graph;
 mod model;
 
 use clap::{Parser, Subcommand};
@@ -41,6 +43,10 @@ enum Cmd {
     Explain(explain::Args),
     /// Inspect an ONNX model or run it on rows
     Model(model::Args),
+    /// Draw the decision graph of policies as Mermaid or DOT
+    Graph(graph::Args),
+    /// Show what changed between two versions of policies: params, guards, models, routes...
+    Diff(diff::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -51,6 +57,8 @@ pub fn main() -> ExitCode {
         Cmd::Bench(a) => bench::run(a),
         Cmd::Explain(a) => explain::run(a),
         Cmd::Model(a) => model::run(a),
+        Cmd::Graph(a) => graph::run(a),
+        Cmd::Diff(a) => diff::run(a),
     };
     ExitCode::from(code)
 }

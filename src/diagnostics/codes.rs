@@ -12,8 +12,42 @@ pub struct CodeInfo {
     pub severity: Severity,
     /// What it catches, in one line.
     pub summary: &'static str,
-    /// Why it matters, an example and its fix.
+    /// Why it matters, an example and its fix, in that order: a paragraph, then `Example:` and
+    /// `Fix:` sections (see [`CodeInfo::sections`]).
     pub doc: &'static str,
+}
+
+/// The four parts of a code's documentation, as `policy explain` prints them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DocSections<'a> {
+    /// What it catches (the summary).
+    pub catches: &'a str,
+    pub why: &'a str,
+    pub example: &'a str,
+    pub fix: &'a str,
+}
+
+impl CodeInfo {
+    /// Splits `doc` into why it matters, the example and the fix. `None` when a part is missing,
+    /// which a test forbids for every registered code.
+    pub fn sections(&self) -> Option<DocSections<'static>> {
+        let (why, rest) = self.doc.split_once("\n\nExample:")?;
+        let (example, fix) = rest.split_once("\nFix:")?;
+        let clean = |s: &'static str| {
+            let s = s.strip_prefix(' ').unwrap_or(s);
+            s.trim_start_matches('\n').trim_end()
+        };
+        let parts = DocSections {
+            catches: self.summary.trim(),
+            why: why.trim(),
+            example: clean(example),
+            fix: clean(fix),
+        };
+        let complete = [parts.catches, parts.why, parts.example, parts.fix]
+            .iter()
+            .all(|p| !p.trim().is_empty());
+        complete.then_some(parts)
+    }
 }
 
 macro_rules! codes {
@@ -65,7 +99,11 @@ codes! {
          score = ranker - penalty";
     IoError = "P0003", "unreadable-file", Error,
         "a policy file cannot be read",
-        "The file could not be read from disk or is not UTF-8. Check the path and permissions.";
+        "The file could not be read from disk or is not UTF-8, so none of its policies can be \
+         checked or served, and a CI run that skipped it would pass by accident.\n\nExample:\n    \
+         policies/paywall.policy saved as Latin-1, with a `\u{e9}` byte that is not UTF-8\nFix: \
+         check the path and its permissions, and save the file as UTF-8:\n    \
+         iconv -f latin1 -t utf-8 paywall.policy > paywall.policy.new";
     UnknownName = "P1001", "unknown-name", Error,
         "an expression refers to a name that is not declared",
         "Every name in an expression must be a context field, a param, a `let` value, a model, \
@@ -112,12 +150,17 @@ codes! {
     ModelFile = "P2001", "model-file", Error,
         "a model file is missing or cannot be loaded",
         "Model files are read from the models directory when a policy set is built. A missing \
-         or corrupt file would fail every request.\n\nFix: check the `file` path (relative to \
-         the models directory) and that the file is a valid ONNX model.";
+         or corrupt file would fail every request that needs the model.\n\nExample:\n    \
+         file \"no_such_model.onnx\"\nFix: point `file` at a valid ONNX model, relative to the \
+         models directory (`--models`, default `models/`):\n    file \"churn_risk.onnx\"";
     ModelInputWidth = "P2002", "model-input-width", Error,
         "a model binding's inputs do not match the model's input width",
         "The binding lists one expression per model feature, in order. A different count means \
-         features would be misaligned.\n\nFix: list exactly as many inputs as the model takes.";
+         the model would read misaligned or missing features on every request.\n\nExample: \
+         `churn_risk.onnx` takes 10 features:\n    inputs [dau_7, wau_4, avg_session_min_7]\n\
+         Fix: list exactly as many inputs as the model takes, in the model's order \
+         (`policy model inspect FILE` prints them):\n    inputs [dau_7, wau_4, \
+         avg_session_min_7, time_since_last_open_hr, ...]";
     ModelOutput = "P2003", "model-output", Error,
         "a model binding reads an output or column the model does not have",
         "The `output NAME[COLUMN]` line must name an output of the model, and the column must \
@@ -128,20 +171,27 @@ codes! {
         "Training scripts write the ordered feature list into the ONNX `metadata_props` \
          (`feature_names`). When the binding's inputs end in different names, or in a different \
          order, the model would silently score the wrong features: a classic serving bug.\n\n\
-         Fix: reorder or rename the inputs to match the model's feature list.";
+         Example: the model was trained on `[dau_7, wau_4, ...]`:\n    inputs [wau_4, dau_7, \
+         ...]\nFix: reorder or rename the inputs to match the model's feature list (`policy \
+         model inspect FILE` prints it):\n    inputs [dau_7, wau_4, ...]";
     UnknownRoute = "P3001", "unknown-route", Error,
         "a route points to a policy that does not exist",
-        "Route targets are policy names in the same set.\n\nFix: use the name of a declared \
-         policy.";
+        "Route targets are policy names in the same set. A route to a missing policy would \
+         leave the requests it matches without a decision.\n\nExample:\n    when risk > 0.5 -> \
+         playbok\nFix: use the name of a declared policy:\n    when risk > 0.5 -> playbook";
     RouteCycle = "P3002", "route-cycle", Error,
         "routes form a cycle",
-        "Routing must end in a policy that selects; a cycle would never end.\n\nFix: break the \
-         cycle so every path ends at a policy with `select`.";
+        "Routing must end in a policy that selects; a cycle would route a request forever.\n\n\
+         Example: `a` routes to `b` and `b` routes back to `a`:\n    policy b { ... route { \
+         when risk > 0.9 -> a  otherwise -> leaf } }\nFix: break the cycle so every path ends \
+         at a policy with `select`:\n    when risk > 0.9 -> leaf";
     RouteContext = "P3003", "route-context", Error,
         "a routed policy needs context fields its router does not have",
         "A router passes its request to the target policy, so every field the target declares \
-         must exist in the router's context with the same type.\n\nFix: declare the missing \
-         fields in the router's context.";
+         must exist in the router's context with the same type, or routed requests would \
+         arrive without it.\n\nExample: `playbook` declares `user_id: string`, its router \
+         does not:\n    policy router { context { risk: float } ... }\nFix: declare the \
+         missing fields in the router's context:\n    context { risk: float  user_id: string }";
     ParamRange = "P4001", "param-range", Error,
         "a param value lies outside its declared range, or the range is empty",
         "Ranges guard tuning mistakes, such as a λ of 20 instead of 0.2.\n\nExample:\n    \
@@ -158,25 +208,36 @@ codes! {
     InvalidTimeZone = "P4004", "invalid-time-zone", Error,
         "a time zone is not a known IANA zone, or the zone field is not a string",
         "Local hours, calendar days and quiet hours are computed in the subject's IANA time zone \
-         (such as `America/New_York`).\n\nFix: use a valid IANA name or a string context field.";
+         (such as `America/New_York`); a wrong zone would put quiet hours at the wrong time \
+         of day.\n\nExample:\n    subject user_id zone \"America/New_Yrok\"\nFix: use a valid \
+         IANA name or a string context field:\n    subject user_id zone \"America/New_York\"";
     InvalidLiteral = "P4005", "invalid-literal", Error,
         "a literal does not fit its declared type",
         "Defaults and params must have the type they declare.\n\nExample:\n    param k: int = \
          0.5\nFix:\n    param k: float = 0.5";
     UnusedParam = "P5001", "unused-param", Warning,
         "a param is declared but never used",
-        "An unused param is usually a leftover or a typo: tuning it would change nothing.\n\nFix: \
-         use it or delete it.";
+        "An unused param is usually a leftover or a typo: tuning it would change nothing, \
+         and whoever tunes it will believe it does.\n\nExample:\n    param unused_lambda: \
+         float = 0.1   # no expression reads it\nFix: use it in an expression, or delete it. To \
+         keep it on purpose, silence the warning on its line:\n    param unused_lambda: float \
+         = 0.1  # policy: allow(P5001)";
     UnusedValue = "P5002", "unused-value", Warning,
         "a `let` value is declared but never used",
-        "An unused value costs evaluation time on every request and misleads readers.\n\nFix: use \
-         it or delete it.";
+        "An unused value costs evaluation time on every request and misleads readers.\n\n\
+         Example:\n    let doubled = x * 2.0   # nothing reads `doubled`\nFix: use it or \
+         delete it:\n    guard ok: require doubled > 1.0";
     UnusedModel = "P5003", "unused-model", Warning,
         "a model is declared but its output is never used",
-        "An unused model still runs inference on every request.\n\nFix: use its output or delete \
-         the binding.";
+        "An unused model still runs inference on every request, which costs latency for \
+         nothing.\n\nExample: a `model churn { ... }` binding whose name no score, value, guard \
+         or route reads.\nFix: use its output or delete the binding:\n    guard risky: \
+         require churn > 0.5";
     UnusedSuppression = "P5004", "unused-suppression", Warning,
         "an `allow` comment silences nothing",
-        "A `# policy: allow(CODE)` comment silences one code on its line. When nothing on that \
-         line has that code, the comment is stale.\n\nFix: delete the comment.";
+        "A `# policy: allow(CODE)` comment silences one code on its line (or, alone on its \
+         line, on the next line). When nothing there has that code, the comment is stale and \
+         would hide a future problem that nobody meant to silence.\n\nExample:\n    param \
+         threshold: float = 0.5 # policy: allow(P5001)   # `threshold` is used\nFix: delete the \
+         comment:\n    param threshold: float = 0.5";
 }

@@ -5,8 +5,13 @@
 //! names in backticks; a suggestion goes in `help`, never in the message.
 
 mod codes;
+mod github;
+mod sarif;
 
-pub use codes::{ALL as CODES, Code, CodeInfo};
+pub use github::{escape_data, escape_property, render_github};
+pub use sarif::{INFORMATION_URI, SCHEMA_URI, to_sarif};
+
+pub use codes::{ALL as CODES, Code, CodeInfo, DocSections};
 
 use crate::source::{SourceMap, Span};
 use serde::Serialize;
@@ -153,6 +158,24 @@ pub fn span_location(span: Span, sources: &SourceMap) -> Option<Location> {
         end_line,
         end_column,
     })
+}
+
+/// `path` relative to `base` when it lies under it, `/`-separated, without a leading `./`: how
+/// CI formats name files (GitHub resolves them against the repository root).
+pub fn relative_path(path: &std::path::Path, base: Option<&std::path::Path>) -> String {
+    let rel = base.and_then(|b| path.strip_prefix(b).ok()).unwrap_or(path);
+    let parts: Vec<String> = rel
+        .components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    let joined = parts.join("/");
+    if rel.has_root() && !joined.starts_with('/') {
+        // `components()` yields the root as "/", so the join starts "//".
+        joined.replacen("//", "/", 1)
+    } else {
+        joined
+    }
 }
 
 pub fn location(d: &Diagnostic, sources: &SourceMap) -> Option<Location> {

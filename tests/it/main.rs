@@ -1,10 +1,13 @@
 //! The one integration-test binary. Each module covers one area, with one helper per area.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic; the library may not
 
+mod ci_formats;
 mod cli;
 mod concurrency;
 mod diagnostics;
+mod diff;
 mod docs;
+mod graph;
 mod model_corpus;
 mod notifications;
 mod policies;

@@ -1,0 +1,143 @@
+//! `policy graph`: the decision graph of the example policies as Mermaid and DOT (snapshots),
+//! its structure (library), and the command's exit codes.
+
+use policy_engine::graph::{self, NodeKind, PolicyGraph};
+use policy_engine::source::SourceMap;
+use std::process::Command;
+
+/// Runs `policy graph ARGS` from the repository root; returns exit code, stdout, stderr.
+fn graph_cmd(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_policy"))
+        .arg("graph")
+        .args(args)
+        .current_dir(super::root())
+        .output()
+        .expect("run policy");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+/// The library graph of one example policy.
+fn example(name: &str) -> PolicyGraph {
+    let mut files = Vec::new();
+    let mut map = SourceMap::new();
+    for entry in std::fs::read_dir(super::root().join("policies")).expect("policies/") {
+        let path = entry.expect("entry").path();
+        let text = std::fs::read_to_string(&path).expect("utf-8");
+        let id = map.add(&path, text.clone());
+        files.push(policy_engine::syntax::parse(id, &text).expect("parses"));
+    }
+    graph::graphs(&files)
+        .into_iter()
+        .find(|g| g.name == name)
+        .expect("policy exists")
+}
+
+fn has_edge(g: &PolicyGraph, from: &str, to: &str) -> bool {
+    g.edges.iter().any(|e| e.from == from && e.to == to)
+}
+
+#[test]
+fn mermaid_snapshot_of_every_example_policy() {
+    let (code, out, err) = graph_cmd(&["policies/"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("flowchart LR\n"));
+    insta::assert_snapshot!("graph_mermaid", out);
+}
+
+#[test]
+fn dot_snapshot_of_every_example_policy() {
+    let (code, out, err) = graph_cmd(&["policies/", "--format", "dot"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("digraph policies {"));
+    assert!(out.trim_end().ends_with('}'));
+    insta::assert_snapshot!("graph_dot", out);
+}
+
+#[test]
+fn policy_flag_draws_one_policy() {
+    let (code, out, _) = graph_cmd(&["policies/", "--policy", "notifications"]);
+    assert_eq!(code, 0);
+    assert_eq!(out.matches("subgraph ").count(), 1, "{out}");
+    insta::assert_snapshot!("graph_mermaid_notifications", out);
+}
+
+#[test]
+fn notifications_flows_from_inputs_through_model_and_score_to_selection() {
+    let g = example("notifications");
+    // Inputs → model, with the feature expression on the edge when it is more than a field.
+    assert!(has_edge(&g, "in_dau_7", "model_returned_24h"));
+    assert!(has_edge(&g, "in_local_hour", "model_returned_24h"));
+    let platform = g
+        .edges
+        .iter()
+        .find(|e| e.from == "in_platform")
+        .expect("platform feeds the model");
+    assert_eq!(platform.label.as_deref(), Some("platform == \"ios\""));
+    // Params and candidate attributes feed the derived value; value and model feed the score.
+    assert!(has_edge(&g, "param_fatigue_lambda", "let_fatigue"));
+    assert!(has_edge(&g, "candidates", "in_candidate_fatigue"));
+    assert!(has_edge(&g, "in_candidate_fatigue", "let_fatigue"));
+    assert!(has_edge(&g, "model_returned_24h", "score"));
+    assert!(has_edge(&g, "let_fatigue", "score"));
+    // The score feeds its guard and ranks the selection; every guard filters it.
+    assert!(has_edge(&g, "score", "guard_above_threshold"));
+    for guard in ["above_threshold", "daily_cap", "min_gap", "quiet_hours"] {
+        assert!(has_edge(&g, &format!("guard_{guard}"), "select"), "{guard}");
+    }
+    // Nodes are ordered by stage.
+    let kinds: Vec<NodeKind> = g.nodes.iter().map(|n| n.kind).collect();
+    let mut sorted = kinds.clone();
+    sorted.sort();
+    assert_eq!(kinds, sorted);
+}
+
+#[test]
+fn routers_draw_their_conditions_and_targets_and_playbooks_their_fallback() {
+    let g = example("retention_router");
+    let to_playbook = g
+        .edges
+        .iter()
+        .find(|e| e.from == "route" && e.to == "to_churn_playbook")
+        .expect("route edge");
+    assert_eq!(
+        to_playbook.label.as_deref(),
+        Some("churn_14d >= churn_threshold")
+    );
+    let otherwise = g
+        .edges
+        .iter()
+        .find(|e| e.to == "to_notifications")
+        .expect("otherwise edge");
+    assert_eq!(otherwise.label.as_deref(), Some("otherwise"));
+    let p = example("churn_playbook");
+    assert!(has_edge(&p, "select", "fallback"));
+    let c = example("suggested_contacts");
+    assert!(has_edge(&c, "in_contacts", "candidates"), "{:?}", c.edges);
+    let paywall = example("paywall");
+    assert!(has_edge(&paywall, "in_user_dau_7", "model_p_trial"));
+}
+
+#[test]
+fn graph_exits_1_on_policies_with_errors_and_2_on_an_unknown_policy() {
+    let (code, out, err) = graph_cmd(&["tests/fixtures/diagnostics/P1001.policy"]);
+    assert_eq!(code, 1);
+    assert!(out.is_empty());
+    assert!(err.contains("P1001"), "{err}");
+    let (code, _, err) = graph_cmd(&["policies/", "--policy", "nope"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("`notifications`"), "{err}");
+}
+
+#[test]
+fn the_readme_shows_the_current_graph_of_notifications() {
+    let (_, out, _) = graph_cmd(&["policies/", "--policy", "notifications"]);
+    let readme = std::fs::read_to_string(super::root().join("README.md")).expect("README");
+    assert!(
+        readme.contains(&format!("```mermaid\n{out}```")),
+        "README's mermaid block is stale: regenerate it with `policy graph policies/ --policy notifications`"
+    );
+}
