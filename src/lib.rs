@@ -9,6 +9,7 @@ pub mod decision;
 pub mod diagnostics;
 pub mod engine;
 pub mod eval;
+pub mod fmt;
 pub mod ir;
 pub mod ledger;
 pub mod model;

@@ -13,6 +13,7 @@ mod bench;
 mod check;
 mod eval;
 mod explain;
+mod fmt;
 mod model;
 
 use clap::{Parser, Subcommand};
@@ -37,6 +38,8 @@ enum Cmd {
     Eval(eval::Args),
     /// Measure decisions per second and latency, in process
     Bench(bench::Args),
+    /// Rewrite policy files in the canonical layout (`--check`: diff and exit 1)
+    Fmt(fmt::Args),
     /// Print the documentation of a diagnostic code
     Explain(explain::Args),
     /// Inspect an ONNX model or run it on rows
@@ -50,6 +53,7 @@ pub fn main() -> ExitCode {
         Cmd::Eval(a) => eval::run(a),
         Cmd::Bench(a) => bench::run(a),
         Cmd::Explain(a) => explain::run(a),
+        Cmd::Fmt(a) => fmt::run(a),
         Cmd::Model(a) => model::run(a),
     };
     ExitCode::from(code)
