@@ -15,4 +15,5 @@ pub mod ledger;
 pub mod model;
 pub mod source;
 pub mod syntax;
+pub mod testing;
 pub mod types;

@@ -15,6 +15,7 @@ mod eval;
 mod explain;
 mod fmt;
 mod model;
+mod test;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -42,6 +43,8 @@ enum Cmd {
     Fmt(fmt::Args),
     /// Print the documentation of a diagnostic code
     Explain(explain::Args),
+    /// Run the decision test cases (`*.test.yaml`) beside the policies
+    Test(test::Args),
     /// Inspect an ONNX model or run it on rows
     Model(model::Args),
 }
@@ -55,6 +58,7 @@ pub fn main() -> ExitCode {
         Cmd::Explain(a) => explain::run(a),
         Cmd::Fmt(a) => fmt::run(a),
         Cmd::Model(a) => model::run(a),
+        Cmd::Test(a) => test::run(a),
     };
     ExitCode::from(code)
 }
