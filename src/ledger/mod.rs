@@ -124,7 +124,11 @@ impl MemoryLedger {
     }
 
     /// Seeds past actions; those naming no policy count for `default_policy`.
-    pub fn seed_past(&self, past: Vec<PastAction>, default_policy: &str) -> Result<(), LedgerError> {
+    pub fn seed_past(
+        &self,
+        past: Vec<PastAction>,
+        default_policy: &str,
+    ) -> Result<(), LedgerError> {
         for p in past {
             let key = LedgerKey {
                 policy: Arc::from(p.policy.as_deref().unwrap_or(default_policy)),

@@ -247,7 +247,11 @@ pub fn compare(expect: &Expect, d: &Decision) -> Vec<Mismatch> {
             match got.get(id.as_str()) {
                 Some(g) if sorted(g) == sorted(guards) => {}
                 Some(g) => push(format!("rejected.{id}"), list(guards), list(g)),
-                None => push(format!("rejected.{id}"), list(guards), "not rejected".into()),
+                None => push(
+                    format!("rejected.{id}"),
+                    list(guards),
+                    "not rejected".into(),
+                ),
             }
         }
         for (id, g) in &got {

@@ -4,6 +4,7 @@
 mod cli;
 mod concurrency;
 mod diagnostics;
+mod fmt;
 mod model_corpus;
 mod notifications;
 mod policies;
