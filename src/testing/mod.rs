@@ -84,12 +84,16 @@ pub struct CasesFile {
 pub fn parse_cases(text: &str) -> Result<Vec<LocatedCase>, String> {
     let cases: Vec<serde_saphyr::Spanned<Case>> = serde_saphyr::from_str(text).map_err(|e| {
         let msg = e.to_string();
-        let first = msg.lines().next().unwrap_or("invalid YAML").to_string();
+        let first = msg.lines().next().unwrap_or("invalid YAML");
+        let first = first.strip_prefix("error: ").unwrap_or(first);
         match e.location() {
-            Some(loc) if !first.contains(&format!("line {}", loc.line())) => {
-                format!("{}:{}: {first}", loc.line(), loc.column())
+            Some(loc) => {
+                // The message repeats the location in words: keep the `line:col:` form only.
+                let words = format!("line {} column {}: ", loc.line(), loc.column());
+                let what = first.strip_prefix(words.as_str()).unwrap_or(first);
+                format!("{}:{}: {what}", loc.line(), loc.column())
             }
-            _ => first,
+            None => first.to_string(),
         }
     })?;
     Ok(cases
@@ -281,7 +285,7 @@ pub fn compare(expect: &Expect, d: &Decision) -> Vec<Mismatch> {
             match score {
                 Some(Some(s)) => {
                     if b.min.is_some_and(|m| s < m) || b.max.is_some_and(|m| s > m) {
-                        push(format!("scores.{id}"), bounds, format!("{s}"));
+                        push(format!("scores.{id}"), bounds, format!("{s:.4}"));
                     }
                 }
                 Some(None) => push(format!("scores.{id}"), bounds, "no score".into()),
@@ -339,7 +343,11 @@ pub fn render_junit(results: &[CaseResult]) -> Result<String, String> {
         } else {
             let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
             let fields: Vec<&str> = r.mismatches.iter().map(|m| m.field.as_str()).collect();
-            s.set_message(format!("{}: {} differ", r.location(), fields.join(", ")));
+            s.set_message(format!(
+                "{}: mismatch in {}",
+                r.location(),
+                fields.join(", ")
+            ));
             s.set_type("mismatch");
             let text: String = r
                 .mismatches

@@ -9,6 +9,7 @@ mod model_corpus;
 mod notifications;
 mod policies;
 mod syntax;
+mod testing;
 
 use std::path::{Path, PathBuf};
 
