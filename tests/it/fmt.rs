@@ -226,21 +226,21 @@ fn mutate(text: &str, seeds: &[u8]) -> String {
     let mut out = String::new();
     for (i, line) in text.lines().enumerate() {
         let s = seeds[i % seeds.len()] as usize + i;
-        if s % 7 == 0 {
+        if s.is_multiple_of(7) {
             out.push('\n');
         }
-        if s % 5 == 0 {
+        if s.is_multiple_of(5) {
             out.push_str(&format!("{}# own-line {i}\n", " ".repeat(s % 3)));
         }
         let t = line.trim_start();
         if !t.is_empty() {
             out.push_str(&" ".repeat(s % 9));
             out.push_str(t);
-            if s % 4 == 0 && !t.starts_with('#') {
+            if s.is_multiple_of(4) && !t.starts_with('#') {
                 out.push_str(&format!("{}# trailing {i}", " ".repeat(1 + s % 2)));
             }
         }
-        out.push_str(if s % 11 == 0 { "  \n" } else { "\n" });
+        out.push_str(if s.is_multiple_of(11) { "  \n" } else { "\n" });
     }
     out
 }
