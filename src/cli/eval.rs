@@ -1,8 +1,7 @@
 use super::{FAILED, OK, build_or_report, now_or, usage_error};
 use policy_engine::eval::{self, Options};
-use policy_engine::ledger::{Action, LedgerKey, MemoryLedger};
+use policy_engine::ledger::{MemoryLedger, PastAction};
 use std::path::PathBuf;
-use std::sync::Arc;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -27,14 +26,6 @@ pub struct Args {
     explain: bool,
     #[arg(long, default_value = "models")]
     models: PathBuf,
-}
-
-#[derive(serde::Deserialize)]
-struct PastAction {
-    subject: String,
-    policy: Option<String>,
-    #[serde(flatten)]
-    action: Action,
 }
 
 pub fn read_json(path: &PathBuf) -> Result<serde_json::Value, String> {
@@ -62,16 +53,9 @@ pub fn seed_history(
     let json = read_json(path)?;
     let past: Vec<PastAction> =
         serde_json::from_value(json).map_err(|e| format!("{}: {e}", path.display()))?;
-    for p in past {
-        let key = LedgerKey {
-            policy: Arc::from(p.policy.as_deref().unwrap_or(default_policy)),
-            subject: Arc::from(p.subject.as_str()),
-        };
-        ledger
-            .seed(key, vec![p.action])
-            .map_err(|e| e.to_string())?;
-    }
-    Ok(())
+    ledger
+        .seed_past(past, default_policy)
+        .map_err(|e| e.to_string())
 }
 
 pub fn run(a: Args) -> u8 {

@@ -15,7 +15,9 @@ mod diff;
 mod eval;
 mod explain;
 mod graph;
+mod fmt;
 mod model;
+mod test;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -39,8 +41,12 @@ enum Cmd {
     Eval(eval::Args),
     /// Measure decisions per second and latency, in process
     Bench(bench::Args),
+    /// Rewrite policy files in the canonical layout (`--check`: diff and exit 1)
+    Fmt(fmt::Args),
     /// Print the documentation of a diagnostic code
     Explain(explain::Args),
+    /// Run the decision test cases (`*.test.yaml`) beside the policies
+    Test(test::Args),
     /// Inspect an ONNX model or run it on rows
     Model(model::Args),
     /// Draw the decision graph of policies as Mermaid or DOT
@@ -56,9 +62,11 @@ pub fn main() -> ExitCode {
         Cmd::Eval(a) => eval::run(a),
         Cmd::Bench(a) => bench::run(a),
         Cmd::Explain(a) => explain::run(a),
+        Cmd::Fmt(a) => fmt::run(a),
         Cmd::Model(a) => model::run(a),
         Cmd::Graph(a) => graph::run(a),
         Cmd::Diff(a) => diff::run(a),
+        Cmd::Test(a) => test::run(a),
     };
     ExitCode::from(code)
 }

@@ -26,6 +26,18 @@ pub struct Action {
     pub attrs: BTreeMap<String, String>,
 }
 
+/// A past action to seed a ledger with, in the shape `policy eval --history` and `policy test`
+/// cases read: `{"subject", "candidate", "at", "policy"?, "attrs"?}`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct PastAction {
+    pub subject: String,
+    /// The policy whose caps and gaps count it; by default the policy being evaluated.
+    #[serde(default)]
+    pub policy: Option<String>,
+    #[serde(flatten)]
+    pub action: Action,
+}
+
 /// Whose history: a policy's actions for one subject.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LedgerKey {
@@ -108,6 +120,22 @@ impl MemoryLedger {
         all.sort_by_key(|a| a.at);
         entry.actions = all.into();
         entry.version += 1;
+        Ok(())
+    }
+
+    /// Seeds past actions; those naming no policy count for `default_policy`.
+    pub fn seed_past(
+        &self,
+        past: Vec<PastAction>,
+        default_policy: &str,
+    ) -> Result<(), LedgerError> {
+        for p in past {
+            let key = LedgerKey {
+                policy: Arc::from(p.policy.as_deref().unwrap_or(default_policy)),
+                subject: Arc::from(p.subject.as_str()),
+            };
+            self.seed(key, vec![p.action])?;
+        }
         Ok(())
     }
 

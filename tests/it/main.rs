@@ -8,10 +8,12 @@ mod diagnostics;
 mod diff;
 mod docs;
 mod graph;
+mod fmt;
 mod model_corpus;
 mod notifications;
 mod policies;
 mod syntax;
+mod testing;
 
 use std::path::{Path, PathBuf};
 
