@@ -14,8 +14,8 @@ mod check;
 mod diff;
 mod eval;
 mod explain;
-mod graph;
 mod fmt;
+mod graph;
 mod model;
 mod test;
 
