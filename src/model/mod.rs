@@ -18,6 +18,10 @@ pub struct LoadedModel {
     /// blake3 of the file, part of a policy's revision.
     pub digest: String,
     plan: Plan,
+    /// A file that is one `TreeEnsembleClassifier` fed by the input (XGBoost, sklearn exports):
+    /// its probabilities are computed without tract's plan, which costs more than the trees at
+    /// batch 1. Same operator, same results; everything else runs through the plan.
+    direct: Option<(Arc<ops::Classifier>, usize)>,
     width: usize,
     /// ONNX operators of the file (`domain:op_type`), for `policy model inspect`.
     pub operators: Vec<String>,
@@ -151,6 +155,7 @@ impl LoadedModel {
             .iter()
             .map(|p| (p.key.clone(), p.value.clone()))
             .collect();
+        let direct = direct_classifier(&typed);
         let plan = typed
             .into_runnable()
             .map_err(|e| format!("cannot prepare the model: {}", root_cause(&e)))?;
@@ -164,11 +169,17 @@ impl LoadedModel {
             path: path.to_path_buf(),
             digest,
             plan,
+            direct,
             width,
             operators,
             metadata,
             trees,
         })
+    }
+
+    /// Whether `run_column` on the probabilities bypasses tract's plan (see `direct`).
+    pub fn serves_directly(&self) -> bool {
+        self.direct.is_some()
     }
 
     pub fn width(&self) -> usize {
@@ -213,6 +224,17 @@ impl LoadedModel {
         output: usize,
         column: usize,
     ) -> Result<Vec<f64>, String> {
+        if let Some((classifier, probs)) = &self.direct
+            && *probs == output
+        {
+            let classes = classifier.n_classes();
+            let z = classifier
+                .probabilities(&rows, n, self.width)
+                .map_err(|e| format!("inference failed: {}", root_cause(&e)))?;
+            return Ok((0..n)
+                .map(|r| z.get(r * classes + column).copied().unwrap_or(f32::NAN) as f64)
+                .collect());
+        }
         let input = Tensor::from_shape(&[n, self.width], &rows).map_err(|e| e.to_string())?;
         let out = self
             .plan
@@ -235,6 +257,23 @@ impl LoadedModel {
     pub fn output_index(&self, name: &str) -> Option<usize> {
         self.info.outputs.iter().position(|o| o.name == name)
     }
+}
+
+/// The classifier and its probabilities output index, when the optimized model is exactly
+/// input → `TreeEnsembleClassifier` → (label, probabilities).
+fn direct_classifier(typed: &TypedModel) -> Option<(Arc<ops::Classifier>, usize)> {
+    let outputs = typed.output_outlets().ok()?;
+    let node = typed.node(outputs.first()?.node);
+    let op = node.op_as::<ops::TreeEnsembleClassifierOp>()?;
+    let fed_by_input = node.inputs.len() == 1
+        && typed
+            .input_outlets()
+            .ok()?
+            .first()
+            .is_some_and(|i| *i == node.inputs[0]);
+    let same_node = outputs.iter().all(|o| o.node == node.id);
+    let probs = outputs.iter().position(|o| o.slot == 1)?;
+    (fed_by_input && same_node && typed.nodes().len() == 2).then(|| (op.0.clone(), probs))
 }
 
 fn root_cause(e: &anyhow::Error) -> String {

@@ -113,3 +113,42 @@ fn every_policy_model_is_a_tree_ensemble_that_loads() {
         }
     }
 }
+
+#[test]
+fn the_direct_classifier_path_matches_the_tract_plan() {
+    // Guards `LoadedModel::run_column`'s bypass of tract's plan for pure tree classifiers.
+    let mut direct = 0;
+    for case in cases() {
+        let dir = fixture("models");
+        let model = LoadedModel::load(&dir.join(format!("{case}.onnx"))).unwrap();
+        let Some(probs) = model.output_index("probabilities") else {
+            continue;
+        };
+        direct += usize::from(model.serves_directly());
+        let reference: Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join(format!("{case}.json"))).unwrap(),
+        )
+        .unwrap();
+        let flat: Vec<f32> = reference["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|r| r.as_array().unwrap().clone())
+            .map(|v| v.as_f64().map_or(f32::NAN, |x| x as f32))
+            .collect();
+        let n = flat.len() / model.width();
+        let all = model.run(flat.clone(), n).unwrap();
+        let columns = all[probs].columns;
+        for c in 0..columns {
+            let col = model.run_column(flat.clone(), n, probs, c).unwrap();
+            for (r, v) in col.iter().enumerate() {
+                let want = all[probs].data[r * columns + c] as f32 as f64;
+                assert_eq!(*v, want, "{case} row {r} column {c}");
+            }
+        }
+    }
+    assert!(
+        direct >= 4,
+        "only {direct} corpus models take the direct path"
+    );
+}

@@ -243,6 +243,26 @@ impl Classifier {
         label
     }
 
+    /// The probabilities of `n_rows` rows of `width` features, row-major (`n_rows × classes`),
+    /// without the labels: the serving path, which reads probabilities only.
+    pub fn probabilities(&self, x: &[f32], n_rows: usize, width: usize) -> TractResult<Vec<f32>> {
+        let nc = self.n_classes();
+        let mut scores = vec![0.0f32; n_rows * nc];
+        let mut has = vec![false; n_rows * nc];
+        self.ensemble
+            .accumulate_multi(x, n_rows, width, Aggregate::Sum, &mut scores, &mut has)?;
+        let mut z = vec![0.0f32; n_rows * nc];
+        for r in 0..n_rows {
+            let range = r * nc..(r + 1) * nc;
+            self.finalize_row(
+                &mut scores[range.clone()],
+                &mut has[range.clone()],
+                &mut z[range],
+            );
+        }
+        Ok(z)
+    }
+
     /// Evaluates `n_rows` rows of `width` features: (labels, probabilities).
     pub fn eval(&self, x: &[f32], n_rows: usize, width: usize) -> TractResult<(Tensor, Tensor)> {
         let nc = self.n_classes();

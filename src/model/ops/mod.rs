@@ -16,7 +16,7 @@ mod regressor;
 mod scaler;
 mod tree;
 
-pub use classifier::{TreeEnsembleClassifierOp, TreeEnsembleClassifierSpec};
+pub use classifier::{Classifier, TreeEnsembleClassifierOp, TreeEnsembleClassifierSpec};
 pub use regressor::{TreeEnsembleRegressorOp, TreeEnsembleRegressorSpec};
 pub use tree::{Aggregate, FlatEnsemble, NodeMode, PostTransform};
 
