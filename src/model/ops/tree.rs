@@ -166,7 +166,7 @@ struct Node {
 const NAN_BIT: u32 = 1 << 31;
 const FEATURE_MASK: u32 = !NAN_BIT;
 /// Number of traversals run in lock-step.
-const LANES: usize = 8;
+const LANES: usize = 16;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Columns {
@@ -693,8 +693,17 @@ impl FlatEnsemble {
 
     #[inline(always)]
     fn step<const K: u8>(&self, x: &[f32], offset: usize, ix: u32) -> u32 {
-        let node = self.nodes[ix as usize];
-        let v = x[offset + (node.feature & FEATURE_MASK) as usize];
+        debug_assert!((ix as usize) < self.nodes.len());
+        // SAFETY: `ix` is a root or a child index, and `build` lays every tree out so that both
+        // are indices into `nodes` (leaves point at themselves). The hot loop is bound-check
+        // free because that branch per step costs more than the comparison it guards.
+        let node = unsafe { *self.nodes.get_unchecked(ix as usize) };
+        let f = offset + (node.feature & FEATURE_MASK) as usize;
+        debug_assert!(f < x.len());
+        // SAFETY: `check_input` ensured `x.len() == n_rows * width` and `width >= min_width`,
+        // `min_width` is one past the largest feature index, and `offset = row * width` for a
+        // row below `n_rows`.
+        let v = unsafe { *x.get_unchecked(f) };
         let go_left = match K {
             0 => v <= node.threshold,
             1 => v <= node.threshold || ((node.feature & NAN_BIT) != 0 && v.is_nan()),
