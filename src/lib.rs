@@ -12,6 +12,7 @@ pub mod eval;
 pub mod ir;
 pub mod ledger;
 pub mod model;
+pub mod server;
 pub mod source;
 pub mod syntax;
 pub mod types;

@@ -14,6 +14,8 @@ mod check;
 mod eval;
 mod explain;
 mod model;
+mod schema;
+mod serve;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -41,6 +43,10 @@ enum Cmd {
     Explain(explain::Args),
     /// Inspect an ONNX model or run it on rows
     Model(model::Args),
+    /// Serve decisions over HTTP, reloading the policies when they change
+    Serve(serve::Args),
+    /// Write the JSON Schemas of the HTTP API's bodies and its OpenAPI document
+    Schema(schema::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -51,6 +57,8 @@ pub fn main() -> ExitCode {
         Cmd::Bench(a) => bench::run(a),
         Cmd::Explain(a) => explain::run(a),
         Cmd::Model(a) => model::run(a),
+        Cmd::Serve(a) => serve::run(a),
+        Cmd::Schema(a) => schema::run(a),
     };
     ExitCode::from(code)
 }

@@ -7,6 +7,7 @@ mod diagnostics;
 mod model_corpus;
 mod notifications;
 mod policies;
+mod server;
 mod syntax;
 
 use std::path::{Path, PathBuf};
