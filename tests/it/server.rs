@@ -786,7 +786,7 @@ fn valid_version(base: &str, i: usize) -> String {
     v
 }
 
-/// Broken in turn by a type error, a syntax error and an empty file set's missing policy.
+/// Broken in turn by an unknown name and a syntax error.
 fn invalid_version(base: &str, i: usize) -> String {
     match i % 2 {
         0 => base.replace(
@@ -901,6 +901,9 @@ async fn reload_under_load_serves_only_valid_revisions_without_a_failed_request(
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let (requests, revisions) = client.await.unwrap();
+    eprintln!(
+        "{WRITES} writes, {requests} requests, {revisions} revisions seen, slowest reload {slowest:?}"
+    );
     assert!(
         requests > WRITES,
         "the client sent only {requests} requests"
