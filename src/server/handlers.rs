@@ -72,8 +72,11 @@ fn decide_one(
             Ok(d)
         }
         Err(e) => {
+            // Only a policy that exists becomes a label: client input must not grow the metrics.
             let label = match &e {
-                EngineError::Eval(EvalError::UnknownPolicy(_)) => "_unknown",
+                EngineError::NotReady | EngineError::Eval(EvalError::UnknownPolicy(_)) => {
+                    "_unknown"
+                }
                 _ => policy,
             };
             let mut err = ApiError::from(e);

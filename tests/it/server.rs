@@ -918,3 +918,125 @@ async fn reload_under_load_serves_only_valid_revisions_without_a_failed_request(
     let m = m.as_str().unwrap();
     assert!(metric(m, "policy_reloads_total{result=\"error\"}") >= (WRITES / 2) as f64);
 }
+
+// ---- the process: signals ------------------------------------------------------------------------
+
+/// One HTTP/1.1 exchange over a socket; returns the status line's code and the body.
+fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let code = out[9..12].parse().unwrap();
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (code, body)
+}
+
+fn signal(pid: u32, sig: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill {sig} {pid}");
+}
+
+#[test]
+fn the_binary_reloads_on_sighup_and_flushes_the_log_on_sigterm() {
+    use std::io::BufRead;
+    let tmp = tempfile::tempdir().unwrap();
+    let (policies, models) = (tmp.path().join("policies"), tmp.path().join("models"));
+    std::fs::create_dir_all(&policies).unwrap();
+    std::fs::create_dir_all(&models).unwrap();
+    std::fs::copy(
+        root().join("models/notif_ranker_v1.onnx"),
+        models.join("notif_ranker_v1.onnx"),
+    )
+    .unwrap();
+    let base = std::fs::read_to_string(root().join("policies/notifications.policy")).unwrap();
+    std::fs::write(policies.join("notifications.policy"), &base).unwrap();
+    let log = tmp.path().join("decisions.jsonl");
+    // A long debounce keeps the watcher out of the way: only SIGHUP reloads here.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_policy"))
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--debounce-ms",
+            "600000",
+            "--decision-log",
+        ])
+        .arg(&log)
+        .arg("--policies")
+        .arg(&policies)
+        .arg("--models")
+        .arg(&models)
+        .env("NO_COLOR", "1")
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            let _ = tx.send(line.unwrap_or_default());
+        }
+    });
+    let mut seen = String::new();
+    let addr = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("no address in\n{seen}"));
+        seen.push_str(&line);
+        seen.push('\n');
+        if let Some(rest) = line.split("addr=").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    let body = with(context(), "now", json!("2026-11-23T17:00:00Z")).to_string();
+    let (code, d) = http(&addr, "POST", "/v1/decide/notifications", &body);
+    assert_eq!(code, 200, "{d}");
+    let first: Value = serde_json::from_str(&d).unwrap();
+
+    std::fs::write(
+        policies.join("notifications.policy"),
+        valid_version(&base, 7),
+    )
+    .unwrap();
+    signal(child.id(), "-HUP");
+    let started = Instant::now();
+    let second = loop {
+        let (code, d) = http(&addr, "POST", "/v1/decide/notifications", &body);
+        assert_eq!(code, 200, "{d}");
+        let d: Value = serde_json::from_str(&d).unwrap();
+        if d["revision"] != first["revision"] {
+            break d;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "SIGHUP did not reload"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+
+    signal(child.id(), "-TERM");
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    let lines: Vec<Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.first().unwrap()["decision_id"], first["decision_id"]);
+    assert_eq!(lines.last().unwrap()["decision_id"], second["decision_id"]);
+}
