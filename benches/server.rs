@@ -34,7 +34,9 @@ fn request(c: &mut Criterion) {
             rt.block_on(async {
                 let res = app.clone().oneshot(req).await.unwrap();
                 assert!(res.status().is_success());
-                axum::body::to_bytes(res.into_body(), usize::MAX).await.unwrap()
+                axum::body::to_bytes(res.into_body(), usize::MAX)
+                    .await
+                    .unwrap()
             })
         })
     });

@@ -59,7 +59,8 @@ fn record(
     Value::Record(Arc::from(fields))
 }
 
-fn kind(v: &serde_json::Value) -> &'static str {
+/// How error messages name a JSON value's kind ("a string", "an array").
+pub fn kind(v: &serde_json::Value) -> &'static str {
     match v {
         serde_json::Value::Null => "null",
         serde_json::Value::Bool(_) => "a bool",

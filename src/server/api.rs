@@ -25,20 +25,12 @@ pub struct DecideRequest {
 }
 
 impl DecideRequest {
-    /// Takes `now` and `explain` out of a body, reporting each problem with its JSON path.
-    /// A body that is not an object is left whole as the context, for the policy's validation
-    /// to report at `$`.
-    pub fn from_json(body: Value, prefix: &str) -> Result<(DecideRequest, Value), Vec<FieldError>> {
-        let Value::Object(mut context) = body else {
-            return Ok((
-                DecideRequest {
-                    now: None,
-                    explain: false,
-                    context: Map::new(),
-                },
-                body,
-            ));
-        };
+    /// Takes `now` and `explain` out of a body's fields, reporting each problem with its JSON
+    /// path under `prefix`; the rest is the context.
+    pub fn from_fields(
+        mut context: Map<String, Value>,
+        prefix: &str,
+    ) -> Result<Self, Vec<FieldError>> {
         let mut errors = Vec::new();
         let now = match context.remove("now") {
             None | Some(Value::Null) => None,
@@ -66,15 +58,15 @@ impl DecideRequest {
                 false
             }
         };
-        if !errors.is_empty() {
-            return Err(errors);
+        if errors.is_empty() {
+            Ok(DecideRequest {
+                now,
+                explain,
+                context,
+            })
+        } else {
+            Err(errors)
         }
-        let req = DecideRequest {
-            now,
-            explain,
-            context: Map::new(),
-        };
-        Ok((req, Value::Object(context)))
     }
 }
 

@@ -42,9 +42,27 @@ fn decide_one(
     clock: Timestamp,
 ) -> Result<Decision, ApiError> {
     let started = Instant::now();
-    let (req, context) = DecideRequest::from_json(body, prefix).map_err(|errors| {
+    let fields = match body {
+        Value::Object(fields) => fields,
+        other => {
+            return Err(ApiError::fields(
+                "invalid_context",
+                "the body must be a JSON object: the context",
+                &[FieldError {
+                    path: prefix.to_string(),
+                    expected: "object".into(),
+                    message: format!(
+                        "expected an object, found {}",
+                        crate::eval::request::kind(&other)
+                    ),
+                }],
+            ));
+        }
+    };
+    let req = DecideRequest::from_fields(fields, prefix).map_err(|errors| {
         ApiError::fields("invalid_request", "invalid `now` or `explain`", &errors)
     })?;
+    let context = Value::Object(req.context);
     let opts = Options {
         now: req.now.unwrap_or(clock),
         explain: req.explain,

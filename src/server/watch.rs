@@ -53,7 +53,7 @@ pub fn watch(state: Arc<AppState>, debounce: Duration) -> notify::Result<WatchGu
     std::thread::Builder::new()
         .name("policy-watch".into())
         .spawn(move || run(state, watcher, rx, &roots, debounce, &stop))
-        .map_err(|e| notify::Error::io(e))?;
+        .map_err(notify::Error::io)?;
     Ok(guard)
 }
 
