@@ -37,7 +37,7 @@ impl ApiError {
     pub fn fields(code: &str, message: impl Into<String>, errors: &[FieldError]) -> Self {
         let details = errors
             .iter()
-            .map(|e| json!({"path": e.path, "expected": e.expected, "message": e.message}))
+            .map(|e| serde_json::to_value(e).unwrap_or(Value::Null))
             .collect();
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message).details(details)
     }

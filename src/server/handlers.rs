@@ -131,31 +131,19 @@ pub async fn decide_batch(
 ) -> Result<Json<BatchResponse>, ApiError> {
     let policy = path_param(policy)?;
     let items = match body {
-        Value::Object(mut m) => match m.remove("requests") {
-            Some(Value::Array(items)) => items,
-            _ => {
-                return Err(ApiError::fields(
-                    "invalid_request",
-                    "a batch is `{\"requests\": [context, ...]}`",
-                    &[FieldError {
-                        path: "$.requests".into(),
-                        expected: "array".into(),
-                        message: "expected an array of contexts".into(),
-                    }],
-                ));
-            }
-        },
-        _ => {
-            return Err(ApiError::fields(
-                "invalid_request",
-                "a batch is `{\"requests\": [context, ...]}`",
-                &[FieldError {
-                    path: "$".into(),
-                    expected: "object".into(),
-                    message: "expected an object".into(),
-                }],
-            ));
-        }
+        Value::Object(mut m) => m.remove("requests"),
+        _ => None,
+    };
+    let Some(Value::Array(items)) = items else {
+        return Err(ApiError::fields(
+            "invalid_request",
+            "a batch is `{\"requests\": [context, ...]}`",
+            &[FieldError {
+                path: "$.requests".into(),
+                expected: "array".into(),
+                message: "expected an array of contexts".into(),
+            }],
+        ));
     };
     // An unknown policy fails the whole batch, like a single request.
     if let Some(g) = state.engine.snapshot()
@@ -276,25 +264,17 @@ fn parse_outcome(body: &Value) -> Result<OutcomeRequest, ApiError> {
 
 pub async fn policies(State(state): St) -> Json<PoliciesResponse> {
     let graph = state.engine.snapshot();
-    let last_reload_error = state.engine.last_error().map(|e| {
-        let errors: Vec<_> = e
+    let last_reload_error = state.engine.last_error().map(|e| ReloadErrorInfo {
+        at: e.at,
+        message: super::render_errors(&e),
+        diagnostics: e
             .diagnostics
             .iter()
-            .filter(|d| d.is_error())
-            .cloned()
-            .collect();
-        ReloadErrorInfo {
-            at: e.at,
-            message: crate::diagnostics::render_human(&errors, &e.sources, false),
-            diagnostics: e
-                .diagnostics
-                .iter()
-                .map(|d| {
-                    serde_json::to_value(crate::diagnostics::to_json(d, &e.sources))
-                        .unwrap_or(Value::Null)
-                })
-                .collect(),
-        }
+            .map(|d| {
+                serde_json::to_value(crate::diagnostics::to_json(d, &e.sources))
+                    .unwrap_or(Value::Null)
+            })
+            .collect(),
     });
     Json(PoliciesResponse {
         ready: graph.is_some(),

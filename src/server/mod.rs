@@ -138,15 +138,9 @@ impl AppState {
             }
             Err(e) => {
                 self.metrics.reloaded(None);
-                let errors: Vec<_> = e
-                    .diagnostics
-                    .iter()
-                    .filter(|d| d.is_error())
-                    .cloned()
-                    .collect();
                 tracing::warn!(
                     "reload failed; serving the previous set\n{}",
-                    crate::diagnostics::render_human(&errors, &e.sources, false)
+                    render_errors(&e)
                 );
                 false
             }
@@ -182,6 +176,17 @@ impl AppState {
             })
             .collect()
     }
+}
+
+/// A failed reload's errors, as `policy check` prints them.
+fn render_errors(e: &crate::engine::ReloadError) -> String {
+    let errors: Vec<_> = e
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .cloned()
+        .collect();
+    crate::diagnostics::render_human(&errors, &e.sources, false)
 }
 
 /// The router: every endpoint, over a shared state.

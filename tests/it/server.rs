@@ -1040,3 +1040,57 @@ fn the_binary_reloads_on_sighup_and_flushes_the_log_on_sigterm() {
     assert_eq!(lines.first().unwrap()["decision_id"], first["decision_id"]);
     assert_eq!(lines.last().unwrap()["decision_id"], second["decision_id"]);
 }
+
+/// Guards "one consistent set, never half of one": a `git checkout` that renames a policy and
+/// the route into it touches two files; either file alone does not check (a route to a missing
+/// policy), so a reload between the two writes would be refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkout_changing_two_files_is_reloaded_as_one_set() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("policies");
+    std::fs::create_dir_all(&dir).unwrap();
+    let gate = |name: &str| {
+        format!(
+            "policy {name} {{\n  context {{ x: int }}\n  guard positive: require x > 0\n  select gate\n}}\n"
+        )
+    };
+    let router = |to: &str| {
+        format!(
+            "policy router {{\n  context {{ x: int }}\n  route {{\n    when x > 10 -> {to}\n    otherwise -> {to}\n  }}\n}}\n"
+        )
+    };
+    std::fs::write(dir.join("gate.policy"), gate("gate_a")).unwrap();
+    std::fs::write(dir.join("router.policy"), router("gate_a")).unwrap();
+    let mut config = Config::new(dir.clone(), root().join("models"));
+    config.debounce = Duration::from_millis(100);
+    let state = loaded(config.clone());
+    let _watch = server::watch::watch(state.clone(), config.debounce).unwrap();
+    let app = server::app(state.clone());
+
+    for (i, name) in ["gate_b", "gate_c", "gate_d"].into_iter().enumerate() {
+        // Two files, 20 ms apart, as a checkout writes them.
+        std::fs::write(dir.join("gate.policy"), gate(name)).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        std::fs::write(dir.join("router.policy"), router(name)).unwrap();
+        let started = Instant::now();
+        loop {
+            let (status, d) = send(&app, "POST", "/v1/decide/router", r#"{"x": 3}"#).await;
+            assert_eq!(status, StatusCode::OK, "{d:#}");
+            if d["policy"] == name {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "checkout {i} never served"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    let (_, m) = get(&app, "/metrics").await;
+    let m = m.as_str().unwrap();
+    assert!(
+        !m.contains("policy_reloads_total{result=\"error\"}"),
+        "a half set was built:\n{m}"
+    );
+    assert_eq!(metric(m, "policy_reload_error"), 0.0);
+}
