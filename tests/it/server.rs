@@ -1094,3 +1094,41 @@ async fn a_checkout_changing_two_files_is_reloaded_as_one_set() {
     );
     assert_eq!(metric(m, "policy_reload_error"), 0.0);
 }
+
+/// Guards reload speed: a reload that changes only policies reuses the loaded models (same
+/// `Arc`); a changed model file is loaded again and changes the revision.
+#[test]
+fn a_reload_reuses_unchanged_models_and_reloads_changed_ones() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (policies, models) = (tmp.path().join("policies"), tmp.path().join("models"));
+    std::fs::create_dir_all(&policies).unwrap();
+    std::fs::create_dir_all(&models).unwrap();
+    let model = models.join("notif_ranker_v1.onnx");
+    std::fs::copy(root().join("models/notif_ranker_v1.onnx"), &model).unwrap();
+    let base = std::fs::read_to_string(root().join("policies/notifications.policy")).unwrap();
+    std::fs::write(policies.join("notifications.policy"), &base).unwrap();
+    let engine = policy_engine::engine::Engine::new(vec![policies.clone()], models.clone());
+    let now = jiff::Timestamp::now();
+    let run_of = |g: &policy_engine::compile::DecisionGraph| {
+        let p = g.policy("notifications").unwrap();
+        (
+            p.revision.clone(),
+            p.cand_models.iter().flatten().next().unwrap().model.clone(),
+        )
+    };
+    let (rev1, m1) = run_of(&engine.reload(now).unwrap());
+    std::fs::write(
+        policies.join("notifications.policy"),
+        valid_version(&base, 3),
+    )
+    .unwrap();
+    let (rev2, m2) = run_of(&engine.reload(now).unwrap());
+    assert_ne!(rev1, rev2);
+    assert!(Arc::ptr_eq(&m1, &m2), "an unchanged model was loaded again");
+    // Same inputs and outputs, different trees: loaded again, a new revision.
+    std::fs::copy(root().join("models/notif_ranker_v1_lr.onnx"), &model).unwrap();
+    let (rev3, m3) = run_of(&engine.reload(now).unwrap());
+    assert!(!Arc::ptr_eq(&m2, &m3));
+    assert_ne!(m2.digest, m3.digest);
+    assert_ne!(rev2, rev3);
+}
