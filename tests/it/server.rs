@@ -53,6 +53,21 @@ fn context() -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
+/// Empty `policies/` and a `models/` holding the notification model under `tmp`, and the
+/// notification policy's text: the set-up of every test that rewrites a policy.
+fn notifications_copy(tmp: &Path) -> (PathBuf, PathBuf, String) {
+    let (policies, models) = (tmp.join("policies"), tmp.join("models"));
+    std::fs::create_dir_all(&policies).unwrap();
+    std::fs::create_dir_all(&models).unwrap();
+    std::fs::copy(
+        root().join("models/notif_ranker_v1.onnx"),
+        models.join("notif_ranker_v1.onnx"),
+    )
+    .unwrap();
+    let base = std::fs::read_to_string(root().join("policies/notifications.policy")).unwrap();
+    (policies, models, base)
+}
+
 fn with(mut v: Value, key: &str, val: Value) -> Value {
     v[key] = val;
     v
@@ -800,16 +815,7 @@ fn invalid_version(base: &str, i: usize) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reload_under_load_serves_only_valid_revisions_without_a_failed_request() {
     let tmp = tempfile::tempdir().unwrap();
-    let policies = tmp.path().join("policies");
-    let models = tmp.path().join("models");
-    std::fs::create_dir_all(&policies).unwrap();
-    std::fs::create_dir_all(&models).unwrap();
-    std::fs::copy(
-        root().join("models/notif_ranker_v1.onnx"),
-        models.join("notif_ranker_v1.onnx"),
-    )
-    .unwrap();
-    let base = std::fs::read_to_string(root().join("policies/notifications.policy")).unwrap();
+    let (policies, models, base) = notifications_copy(tmp.path());
     let mut dir = ConfigMapDir::new(&policies, &base);
 
     // The revisions each valid version must be served under, computed independently.
@@ -954,15 +960,7 @@ fn signal(pid: u32, sig: &str) {
 fn the_binary_reloads_on_sighup_and_flushes_the_log_on_sigterm() {
     use std::io::BufRead;
     let tmp = tempfile::tempdir().unwrap();
-    let (policies, models) = (tmp.path().join("policies"), tmp.path().join("models"));
-    std::fs::create_dir_all(&policies).unwrap();
-    std::fs::create_dir_all(&models).unwrap();
-    std::fs::copy(
-        root().join("models/notif_ranker_v1.onnx"),
-        models.join("notif_ranker_v1.onnx"),
-    )
-    .unwrap();
-    let base = std::fs::read_to_string(root().join("policies/notifications.policy")).unwrap();
+    let (policies, models, base) = notifications_copy(tmp.path());
     std::fs::write(policies.join("notifications.policy"), &base).unwrap();
     let log = tmp.path().join("decisions.jsonl");
     // A long debounce keeps the watcher out of the way: only SIGHUP reloads here.
@@ -1100,12 +1098,8 @@ async fn a_checkout_changing_two_files_is_reloaded_as_one_set() {
 #[test]
 fn a_reload_reuses_unchanged_models_and_reloads_changed_ones() {
     let tmp = tempfile::tempdir().unwrap();
-    let (policies, models) = (tmp.path().join("policies"), tmp.path().join("models"));
-    std::fs::create_dir_all(&policies).unwrap();
-    std::fs::create_dir_all(&models).unwrap();
+    let (policies, models, base) = notifications_copy(tmp.path());
     let model = models.join("notif_ranker_v1.onnx");
-    std::fs::copy(root().join("models/notif_ranker_v1.onnx"), &model).unwrap();
-    let base = std::fs::read_to_string(root().join("policies/notifications.policy")).unwrap();
     std::fs::write(policies.join("notifications.policy"), &base).unwrap();
     let engine = policy_engine::engine::Engine::new(vec![policies.clone()], models.clone());
     let now = jiff::Timestamp::now();
