@@ -1,9 +1,10 @@
 //! The decision: one JSON shape shared by the library, the CLI and the server.
 
 use jiff::Timestamp;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Decision {
     pub decision_id: String,
     /// The policy that made the selection (the last one on `path`).
@@ -24,9 +25,37 @@ pub struct Decision {
     /// With `explain`: every node's value.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trace: Option<serde_json::Value>,
+    /// Model outputs and inference time, for decision logs and metrics; not part of the JSON.
+    #[serde(skip)]
+    pub telemetry: Telemetry,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// What a decision measured on the way: every model output and the time spent in inference.
+///
+/// Measurement, not decision: two decisions that differ only here are equal, so a replay
+/// compares equal to the original.
+#[derive(Debug, Clone, Default)]
+pub struct Telemetry {
+    pub models: Vec<ModelOutput>,
+    /// Wall time spent in model inference (monotonic clock; never an input to a decision).
+    pub inference: std::time::Duration,
+}
+
+impl PartialEq for Telemetry {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+/// One model output: a request-level model has no candidate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelOutput {
+    pub model: String,
+    pub candidate: Option<String>,
+    pub value: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// At least one candidate was selected.
@@ -37,13 +66,13 @@ pub enum Outcome {
     Fallback,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Selected {
     pub id: String,
     pub score: Option<f64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Rejected {
     pub id: String,
     /// Names of the guards that blocked it, in declaration order.

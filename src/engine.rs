@@ -9,9 +9,10 @@ use crate::decision::Decision;
 use crate::diagnostics::Diagnostic;
 use crate::eval::{self, EvalError, Options};
 use crate::ledger::{Ledger, MemoryLedger};
-use crate::model::ModelStore;
+use crate::model::{LoadedModel, ModelStore};
 use crate::source::SourceMap;
 use arc_swap::ArcSwapOption;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -29,6 +30,8 @@ pub struct Engine {
     last_error: Mutex<Option<ReloadError>>,
     policies: Vec<PathBuf>,
     models: PathBuf,
+    /// The models of the last build, reused by the next one when their files are unchanged.
+    loaded_models: Mutex<HashMap<String, Arc<LoadedModel>>>,
 }
 
 impl Engine {
@@ -45,13 +48,24 @@ impl Engine {
             last_error: Mutex::new(None),
             policies,
             models,
+            loaded_models: Mutex::new(HashMap::new()),
         }
     }
 
     /// Builds the whole set from disk and swaps it in if it is valid. `now` stamps the error.
     pub fn reload(&self, now: jiff::Timestamp) -> Result<Arc<DecisionGraph>, ReloadError> {
-        let build = compile::load_sources(&self.policies)
-            .map(|s| compile::build(s, &ModelStore::new(&self.models)));
+        let previous = std::mem::take(
+            &mut *self
+                .loaded_models
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        let store = ModelStore::reusing(&self.models, previous);
+        let build = compile::load_sources(&self.policies).map(|s| compile::build(s, &store));
+        *self
+            .loaded_models
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = store.loaded();
         let build = match build {
             Ok(b) => b,
             Err(e) => {

@@ -16,6 +16,7 @@ pub mod graph;
 pub mod ir;
 pub mod ledger;
 pub mod model;
+pub mod server;
 pub mod source;
 pub mod syntax;
 pub mod testing;

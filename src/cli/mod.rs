@@ -17,6 +17,8 @@ mod explain;
 mod fmt;
 mod graph;
 mod model;
+mod schema;
+mod serve;
 mod test;
 
 use clap::{Parser, Subcommand};
@@ -53,6 +55,10 @@ enum Cmd {
     Graph(graph::Args),
     /// Show what changed between two versions of policies: params, guards, models, routes...
     Diff(diff::Args),
+    /// Serve decisions over HTTP, reloading the policies when they change
+    Serve(serve::Args),
+    /// Write the JSON Schemas of the HTTP API's bodies and its OpenAPI document
+    Schema(schema::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -67,6 +73,8 @@ pub fn main() -> ExitCode {
         Cmd::Graph(a) => graph::run(a),
         Cmd::Diff(a) => diff::run(a),
         Cmd::Test(a) => test::run(a),
+        Cmd::Serve(a) => serve::run(a),
+        Cmd::Schema(a) => schema::run(a),
     };
     ExitCode::from(code)
 }

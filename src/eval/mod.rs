@@ -5,11 +5,11 @@ pub mod request;
 mod time;
 
 pub use interp::Local;
-pub use request::{FieldError, validate};
+pub use request::{FieldError, context_schema, validate};
 
 use crate::check::{GuardKind, Level, NodeKind, Scope, Selection, Window, Zone};
 use crate::compile::{CompiledPolicy, DecisionGraph};
-use crate::decision::{Decision, Outcome, Rejected, Selected};
+use crate::decision::{Decision, ModelOutput, Outcome, Rejected, Selected, Telemetry};
 use crate::ledger::{Action, Ledger, LedgerError, LedgerKey};
 use crate::types::Value;
 use interp::Frame;
@@ -132,6 +132,7 @@ struct RequestState<'p> {
     local: Local,
     subject: Option<String>,
     req: Vec<Value>,
+    telemetry: Telemetry,
 }
 
 fn path_value(ctx: &Arc<[Option<Value>]>, path: &[u16]) -> Option<Value> {
@@ -192,6 +193,7 @@ impl<'p> RequestState<'p> {
             local,
             subject,
             req: Vec::with_capacity(c.req_nodes.len()),
+            telemetry: Telemetry::default(),
         };
         for (i, node) in c.req_nodes.iter().enumerate() {
             let v = match (&node.kind, p.req_models.get(i).and_then(Option::as_ref)) {
@@ -203,6 +205,7 @@ impl<'p> RequestState<'p> {
                         .iter()
                         .map(|e| interp::eval(e, &fr, &mut vars).as_f64() as f32)
                         .collect();
+                    let started = std::time::Instant::now();
                     let out = run
                         .model
                         .run_column(row, 1, run.output, run.column)
@@ -210,7 +213,14 @@ impl<'p> RequestState<'p> {
                             model: node.name.clone(),
                             message: m,
                         })?;
-                    Value::Float(out.first().copied().unwrap_or(f64::NAN))
+                    let value = out.first().copied().unwrap_or(f64::NAN);
+                    st.telemetry.inference += started.elapsed();
+                    st.telemetry.models.push(ModelOutput {
+                        model: node.name.clone(),
+                        candidate: None,
+                        value,
+                    });
+                    Value::Float(value)
                 }
                 (NodeKind::Let(ex), _) => {
                     let fr = st.frame(&[], &[]);
@@ -282,7 +292,7 @@ impl Cand {
 
 fn select(
     p: &CompiledPolicy,
-    req: RequestState,
+    mut req: RequestState,
     opts: &Options,
     ledger: &dyn Ledger,
     path: Vec<String>,
@@ -340,6 +350,7 @@ fn select(
                             .map(|e| interp::eval(e, &fr, &mut vars).as_f64() as f32),
                     );
                 }
+                let started = std::time::Instant::now();
                 let out = run
                     .model
                     .run_column(rows, n, run.output, run.column)
@@ -347,7 +358,13 @@ fn select(
                         model: node.name.clone(),
                         message: m,
                     })?;
+                req.telemetry.inference += started.elapsed();
                 for (cand, v) in cands.iter_mut().zip(out) {
+                    req.telemetry.models.push(ModelOutput {
+                        model: node.name.clone(),
+                        candidate: Some(cand.id().to_string()),
+                        value: v,
+                    });
                     cand.vals.push(Value::Float(v));
                 }
             }
@@ -559,6 +576,7 @@ fn select(
         rejected,
         path,
         trace,
+        telemetry: req.telemetry,
     })
 }
 

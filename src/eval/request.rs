@@ -59,7 +59,8 @@ fn record(
     Value::Record(Arc::from(fields))
 }
 
-fn kind(v: &serde_json::Value) -> &'static str {
+/// How error messages name a JSON value's kind ("a string", "an array").
+pub fn kind(v: &serde_json::Value) -> &'static str {
     match v {
         serde_json::Value::Null => "null",
         serde_json::Value::Bool(_) => "a bool",
@@ -115,5 +116,58 @@ fn value(ty: &Ty, v: &serde_json::Value, path: &str, errors: &mut Vec<FieldError
         },
         Ty::Record(rt) => record(rt, v, path, errors),
         Ty::Unknown => Value::Null,
+    }
+}
+
+/// The JSON Schema (draft 2020-12) of a context record: exactly what [`validate`] accepts.
+/// Unknown fields are allowed (as in `validate`); optional fields may be absent or `null`.
+pub fn context_schema(ty: &RecordTy) -> serde_json::Value {
+    let mut schema = record_schema(ty);
+    if let serde_json::Value::Object(m) = &mut schema {
+        m.insert(
+            "$schema".into(),
+            "https://json-schema.org/draft/2020-12/schema".into(),
+        );
+    }
+    schema
+}
+
+fn record_schema(ty: &RecordTy) -> serde_json::Value {
+    let mut props = serde_json::Map::new();
+    let mut required = Vec::new();
+    for f in &ty.fields {
+        let mut s = type_schema(&f.ty);
+        if f.optional {
+            s = serde_json::json!({ "anyOf": [s, { "type": "null" }] });
+            if let Some(d) = &f.default {
+                s["default"] = d.to_json(Some(&f.ty));
+            }
+        } else {
+            required.push(serde_json::Value::from(f.name.as_str()));
+        }
+        props.insert(f.name.clone(), s);
+    }
+    serde_json::json!({
+        "type": "object",
+        "properties": props,
+        "required": required,
+        "additionalProperties": true,
+    })
+}
+
+fn type_schema(ty: &Ty) -> serde_json::Value {
+    use serde_json::json;
+    match ty {
+        Ty::Bool => json!({ "type": "boolean" }),
+        // `validate` accepts a whole number written as a float (`3.0`), so does the schema.
+        Ty::Int => json!({ "type": "integer" }),
+        Ty::Float => json!({ "type": "number" }),
+        Ty::String => json!({ "type": "string" }),
+        Ty::Timestamp => json!({ "type": "string", "format": "date-time" }),
+        // No context field can hold a duration: `validate` rejects every value.
+        Ty::Duration => json!({ "not": {} }),
+        Ty::List(elem) => json!({ "type": "array", "items": type_schema(elem) }),
+        Ty::Record(rt) => record_schema(rt),
+        Ty::Unknown => json!({}),
     }
 }

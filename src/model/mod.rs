@@ -48,10 +48,15 @@ pub fn loader() -> tract_onnx::Onnx {
 impl LoadedModel {
     pub fn load(path: &Path) -> Result<LoadedModel, String> {
         let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let digest = blake3::hash(&bytes).to_hex().to_string();
+        Self::from_bytes(path, &bytes)
+    }
+
+    /// Loads a model from a file's bytes; `path` names it.
+    pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<LoadedModel, String> {
+        let digest = blake3::hash(bytes).to_hex().to_string();
         let onnx = loader();
         let proto = onnx
-            .proto_model_for_read(&mut bytes.as_slice())
+            .proto_model_for_read(&mut &bytes[..])
             .map_err(|e| format!("not a valid ONNX file: {e}"))?;
         let model = onnx
             .model_for_proto_model(&proto)
@@ -297,14 +302,35 @@ pub struct RunOutput {
 pub struct ModelStore {
     dir: PathBuf,
     cache: Mutex<HashMap<String, Result<Arc<LoadedModel>, String>>>,
+    /// Models of an earlier build, reused when their file's bytes are unchanged.
+    previous: HashMap<String, Arc<LoadedModel>>,
 }
 
 impl ModelStore {
     pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self::reusing(dir, HashMap::new())
+    }
+
+    /// A store that reuses `previous` models (by file name) whose file still has the same
+    /// content digest, so a reload that changes only policies does not parse its models again.
+    pub fn reusing(dir: impl Into<PathBuf>, previous: HashMap<String, Arc<LoadedModel>>) -> Self {
         ModelStore {
             dir: dir.into(),
             cache: Mutex::new(HashMap::new()),
+            previous,
         }
+    }
+
+    /// Every model this store loaded, by file name: the `previous` of the next build.
+    pub fn loaded(&self) -> HashMap<String, Arc<LoadedModel>> {
+        let cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        cache
+            .iter()
+            .filter_map(|(k, r)| Some((k.clone(), r.as_ref().ok()?.clone())))
+            .collect()
     }
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -321,7 +347,17 @@ impl ModelStore {
         let r = if !path.exists() {
             Err(format!("no file `{}`", path.display()))
         } else {
-            LoadedModel::load(&path).map(Arc::new)
+            match std::fs::read(&path) {
+                Err(e) => Err(format!("{}: {e}", path.display())),
+                Ok(bytes) => match self.previous.get(file) {
+                    Some(m)
+                        if m.path == path && m.digest == blake3::hash(&bytes).to_hex().as_str() =>
+                    {
+                        Ok(m.clone())
+                    }
+                    _ => LoadedModel::from_bytes(&path, &bytes).map(Arc::new),
+                },
+            }
         };
         cache.insert(file.to_string(), r.clone());
         r

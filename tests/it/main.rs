@@ -12,6 +12,7 @@ mod graph;
 mod model_corpus;
 mod notifications;
 mod policies;
+mod server;
 mod syntax;
 mod testing;
 
