@@ -1,19 +1,6 @@
 //! The `policy` binary: exit codes and output shapes.
 
-use std::process::Command;
-
-fn policy(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_policy"))
-        .args(args)
-        .current_dir(super::root())
-        .output()
-        .expect("run policy");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
+use crate::policy;
 
 #[test]
 fn check_passes_on_the_example_policies() {

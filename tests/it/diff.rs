@@ -1,21 +1,9 @@
 //! `policy diff`: fixtures are pairs of files under `tests/fixtures/diff/old/` and `new/` that
 //! between them make every kind of change; the text (markdown) and JSON outputs are snapshots.
 
-use std::process::Command;
-
 /// Runs `policy diff ARGS` from the repository root; returns exit code, stdout, stderr.
 fn diff_cmd(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_policy"))
-        .arg("diff")
-        .args(args)
-        .current_dir(super::root())
-        .output()
-        .expect("run policy");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
+    crate::policy(&[&["diff"], args].concat())
 }
 
 const OLD: &str = "tests/fixtures/diff/old";

@@ -3,21 +3,10 @@
 
 use policy_engine::graph::{self, NodeKind, PolicyGraph};
 use policy_engine::source::SourceMap;
-use std::process::Command;
 
 /// Runs `policy graph ARGS` from the repository root; returns exit code, stdout, stderr.
 fn graph_cmd(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_policy"))
-        .arg("graph")
-        .args(args)
-        .current_dir(super::root())
-        .output()
-        .expect("run policy");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
+    crate::policy(&[&["graph"], args].concat())
 }
 
 /// The library graph of one example policy.

@@ -25,3 +25,17 @@ pub fn root() -> &'static Path {
 pub fn fixture(rel: &str) -> PathBuf {
     root().join("tests/fixtures").join(rel)
 }
+
+/// Runs the `policy` binary from the repository root; returns exit code, stdout, stderr.
+pub fn policy(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_policy"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("run policy");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}

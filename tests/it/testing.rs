@@ -6,20 +6,8 @@ use policy_engine::compile;
 use policy_engine::testing::{self, CasesFile};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::process::Command;
 
-fn policy(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_policy"))
-        .args(args)
-        .current_dir(super::root())
-        .output()
-        .expect("run policy");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
+use crate::policy;
 
 /// The `*.test.yaml` files under `policies/`, parsed.
 fn example_cases() -> Vec<CasesFile> {
