@@ -8,12 +8,24 @@ use serde_json::Value;
 
 const TOLERANCE: f64 = 1e-5;
 
+/// A case's reference JSON and its rows, row-major (`null` = NaN).
+fn reference(case: &str) -> (Value, Vec<f32>) {
+    let path = fixture("models").join(format!("{case}.json"));
+    let reference: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let flat = reference["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r.as_array().unwrap().iter())
+        .map(|v| v.as_f64().map_or(f32::NAN, |x| x as f32))
+        .collect();
+    (reference, flat)
+}
+
 /// Loads one corpus case and returns a list of mismatches (empty when it conforms).
 fn conformance(case: &str) -> Vec<String> {
     let dir = fixture("models");
-    let reference: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{case}.json"))).unwrap())
-            .unwrap();
+    let (reference, flat) = reference(case);
     let model = match LoadedModel::load(&dir.join(format!("{case}.onnx"))) {
         Ok(m) => m,
         Err(e) => return vec![format!("{case}: does not load: {e}")],
@@ -21,11 +33,6 @@ fn conformance(case: &str) -> Vec<String> {
     let rows = reference["rows"].as_array().unwrap();
     let width = reference["n_features"].as_u64().unwrap() as usize;
     assert_eq!(model.width(), width, "{case}: input width");
-    let flat: Vec<f32> = rows
-        .iter()
-        .flat_map(|r| r.as_array().unwrap().iter())
-        .map(|v| v.as_f64().map_or(f32::NAN, |x| x as f32))
-        .collect();
     let outputs = match model.run(flat, rows.len()) {
         Ok(o) => o,
         Err(e) => return vec![format!("{case}: does not run: {e}")],
@@ -125,17 +132,7 @@ fn the_direct_classifier_path_matches_the_tract_plan() {
             continue;
         };
         direct += usize::from(model.serves_directly());
-        let reference: Value = serde_json::from_str(
-            &std::fs::read_to_string(dir.join(format!("{case}.json"))).unwrap(),
-        )
-        .unwrap();
-        let flat: Vec<f32> = reference["rows"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .flat_map(|r| r.as_array().unwrap().clone())
-            .map(|v| v.as_f64().map_or(f32::NAN, |x| x as f32))
-            .collect();
+        let (_, flat) = reference(&case);
         let n = flat.len() / model.width();
         let all = model.run(flat.clone(), n).unwrap();
         let columns = all[probs].columns;

@@ -246,6 +246,18 @@ impl Classifier {
     /// The probabilities of `n_rows` rows of `width` features, row-major (`n_rows × classes`),
     /// without the labels: the serving path, which reads probabilities only.
     pub fn probabilities(&self, x: &[f32], n_rows: usize, width: usize) -> TractResult<Vec<f32>> {
+        self.scores(x, n_rows, width, |_| ())
+    }
+
+    /// Walks the trees and finalizes every row into probabilities, handing each row's label
+    /// choice to `label`.
+    fn scores(
+        &self,
+        x: &[f32],
+        n_rows: usize,
+        width: usize,
+        mut label: impl FnMut(LabelChoice),
+    ) -> TractResult<Vec<f32>> {
         let nc = self.n_classes();
         let mut scores = vec![0.0f32; n_rows * nc];
         let mut has = vec![false; n_rows * nc];
@@ -254,36 +266,20 @@ impl Classifier {
         let mut z = vec![0.0f32; n_rows * nc];
         for r in 0..n_rows {
             let range = r * nc..(r + 1) * nc;
-            self.finalize_row(
+            label(self.finalize_row(
                 &mut scores[range.clone()],
                 &mut has[range.clone()],
                 &mut z[range],
-            );
+            ));
         }
         Ok(z)
     }
 
     /// Evaluates `n_rows` rows of `width` features: (labels, probabilities).
     pub fn eval(&self, x: &[f32], n_rows: usize, width: usize) -> TractResult<(Tensor, Tensor)> {
-        let nc = self.n_classes();
-        let mut scores = vec![0.0f32; n_rows * nc];
-        let mut has = vec![false; n_rows * nc];
-        self.ensemble
-            .accumulate_multi(x, n_rows, width, Aggregate::Sum, &mut scores, &mut has)?;
-        let mut probs = Tensor::zero::<f32>(&[n_rows, nc])?;
         let mut choices = Vec::with_capacity(n_rows);
-        {
-            let mut view = probs.try_as_plain_ram_mut()?;
-            let z = view.as_slice_mut::<f32>()?;
-            for r in 0..n_rows {
-                let range = r * nc..(r + 1) * nc;
-                choices.push(self.finalize_row(
-                    &mut scores[range.clone()],
-                    &mut has[range.clone()],
-                    &mut z[range],
-                ));
-            }
-        }
+        let z = self.scores(x, n_rows, width, |c| choices.push(c))?;
+        let probs = Tensor::from_shape(&[n_rows, self.n_classes()], &z)?;
         let labels = match &self.labels {
             Labels::Int(l) => {
                 let mut t = Tensor::zero::<i64>(&[n_rows])?;
