@@ -22,6 +22,14 @@
 //!   encodes `nodes_missing_value_tracks_true` and the NaN behaviour of the
 //!   original comparison. Only ensembles with BRANCH_EQ / BRANCH_NEQ nodes fall
 //!   back to a per-node mode switch.
+//!
+//! Ensembles without BRANCH_EQ / BRANCH_NEQ whose trees are shallow (XGBoost's
+//! `max_depth` 5, sklearn's gradient boosting) are also padded to complete
+//! trees stored level by level ([`Complete`]), which is the layout the walks
+//! use when it exists: a step is then `g = 2g + (x > t)`, with no child
+//! pointer to load. One row walks 16 trees in lock-step; a block of 16 rows is
+//! transposed and walks 4 trees at a time, 64 walks in lock-step. Deep trees
+//! (LightGBM's leaf-wise growth) keep the breadth-first layout.
 
 use std::collections::HashMap;
 use std::collections::VecDeque;
@@ -167,6 +175,8 @@ const NAN_BIT: u32 = 1 << 31;
 const FEATURE_MASK: u32 = !NAN_BIT;
 /// Number of traversals run in lock-step.
 const LANES: usize = 16;
+/// Trees walked at once by a block of `LANES` rows of the complete layout.
+const TREES_PER_BLOCK: usize = 4;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Columns {
@@ -208,6 +218,212 @@ pub struct FlatEnsemble {
     /// Every class/target id mentioned by the weights, leaves or not.
     distinct_weight_columns: usize,
     all_weights_non_negative: bool,
+    /// The same trees padded to complete trees, when that is cheap (see [`Complete`]).
+    complete: Option<Complete>,
+}
+
+/// Largest depth padded to complete trees: 2^8 leaves per tree at most.
+const MAX_COMPLETE_DEPTH: u32 = 8;
+
+/// Every tree padded to a complete binary tree of the ensemble's depth `D`, stored
+/// level by level across trees: level `k` holds `n_trees << k` nodes, node `j` of
+/// tree `t` at index `(t << k) + j`. The children of node `g` of a level are then
+/// `2g` and `2g + 1` of the next one, for every tree at once, so a walk is one
+/// index per lane and a step is `g = 2g + (x > t)`: no child pointers to load, and
+/// every lane reads the same level. A leaf shallower than `D` becomes a subtree
+/// of padding nodes (feature 0, any threshold) whose leaves all carry its payload,
+/// so which way a padding node goes does not matter.
+#[derive(Clone, Debug, PartialEq)]
+struct Complete {
+    depth: u32,
+    /// Levels `0..depth` one after the other; level `k` starts at `((1 << k) - 1) * n_trees`.
+    nodes: Vec<CNode>,
+    /// Level `depth`: the payload of each leaf (as in [`Node::threshold`]).
+    leaves: Vec<f32>,
+}
+
+/// 8 bytes: eight nodes per cache line.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[repr(C)]
+struct CNode {
+    /// Feature index, bit 31 set when NaN goes left.
+    feature: u32,
+    threshold: f32,
+}
+
+impl Complete {
+    /// Pads the normalized breadth-first `nodes` (leaves point at themselves, payload in
+    /// `threshold`) into complete trees; `None` when that would more than quadruple the
+    /// node count or the ensemble is deeper than [`MAX_COMPLETE_DEPTH`].
+    fn build(nodes: &[Node], roots: &[u32], depths: &[u32]) -> Option<Complete> {
+        let depth = depths.iter().copied().max()?;
+        let n_trees = roots.len();
+        let padded = n_trees.checked_mul((2usize << depth) - 1)?;
+        if depth > MAX_COMPLETE_DEPTH || padded > 4 * nodes.len() + 1024 {
+            return None;
+        }
+        let internal = ((1usize << depth) - 1) * n_trees;
+        let mut out = vec![
+            CNode {
+                feature: 0,
+                threshold: 0.0,
+            };
+            internal
+        ];
+        let mut leaves = vec![0.0f32; n_trees << depth];
+        // (node, level, index within the level)
+        let mut stack: Vec<(u32, u32, usize)> = Vec::with_capacity(2 * depth as usize + 2);
+        for (t, &root) in roots.iter().enumerate() {
+            stack.push((root, 0, t));
+            while let Some((i, k, g)) = stack.pop() {
+                let node = nodes[i as usize];
+                let leaf = node.left == i && node.right == i;
+                if leaf || k == depth {
+                    // `k == depth` only for a leaf: `depth` bounds every tree's height
+                    let span = 1usize << (depth - k);
+                    leaves[g * span..(g + 1) * span].fill(node.threshold);
+                    continue;
+                }
+                out[((1usize << k) - 1) * n_trees + g] = CNode {
+                    feature: node.feature,
+                    threshold: node.threshold,
+                };
+                stack.push((node.right, k + 1, 2 * g + 1));
+                stack.push((node.left, k + 1, 2 * g));
+            }
+        }
+        Some(Complete {
+            depth,
+            nodes: out,
+            leaves,
+        })
+    }
+
+    fn n_trees(&self) -> usize {
+        self.leaves.len() >> self.depth
+    }
+
+    /// One step of the walk at index `g` of a level: the index in the next level. The row's
+    /// feature `f` is `x[f * STRIDE + offset]`.
+    #[inline(always)]
+    fn step<const NAN: bool, const STRIDE: usize>(
+        level: &[CNode],
+        x: &[f32],
+        offset: usize,
+        g: u32,
+    ) -> u32 {
+        debug_assert!((g as usize) < level.len());
+        // SAFETY: `walk` passes the slice of the nodes from the current level on, and `g` is
+        // below `n_trees << k` at level `k` (roots are tree indices, each step doubles the
+        // index and adds at most one), which is that level's length.
+        let node = unsafe { *level.get_unchecked(g as usize) };
+        let f = (node.feature & FEATURE_MASK) as usize * STRIDE + offset;
+        debug_assert!(f < x.len());
+        // SAFETY: every feature index is below `min_width` (padding nodes read feature 0), and
+        // `walk` only calls this with `x` and `offset` such that `f * STRIDE + offset` is in
+        // bounds for any `f < min_width`: a row of `width >= min_width` values at `offset`
+        // (checked by `check_input`), or a transposed block of `width` columns of `STRIDE`.
+        let v = unsafe { *x.get_unchecked(f) };
+        let left = if NAN {
+            v <= node.threshold || ((node.feature & NAN_BIT) != 0 && v.is_nan())
+        } else {
+            v <= node.threshold
+        };
+        2 * g + u32::from(!left)
+    }
+
+    /// Trees `t0..t0 + G` for the `LANES` rows of a transposed block starting at row `row0`:
+    /// `G * LANES` walks in lock-step, visited tree by tree.
+    #[inline(always)]
+    fn walk_block<const NAN: bool, const G: usize>(
+        &self,
+        block: &[f32],
+        row0: usize,
+        t0: usize,
+        visit: &mut impl FnMut(usize, usize, f32),
+    ) {
+        let n_trees = self.n_trees();
+        let mut g = [[0u32; LANES]; G];
+        for (i, gi) in g.iter_mut().enumerate() {
+            *gi = [(t0 + i) as u32; LANES];
+        }
+        let mut start = 0usize;
+        for k in 0..self.depth {
+            let level = &self.nodes[start..];
+            for l in 0..LANES {
+                for gi in g.iter_mut() {
+                    gi[l] = Self::step::<NAN, LANES>(level, block, l, gi[l]);
+                }
+            }
+            start += n_trees << k;
+        }
+        for (i, gi) in g.iter().enumerate() {
+            for (l, &leaf) in gi.iter().enumerate() {
+                visit(row0 + l, t0 + i, self.leaves[leaf as usize]);
+            }
+        }
+    }
+
+    /// [`FlatEnsemble::walk`] on the complete layout. Each block of `LANES` rows is
+    /// transposed (feature-major, so a lane reads `x[f * LANES + lane]` with no per-lane
+    /// offset to keep), then walks each tree with its rows in lock-step; the rows left over
+    /// walk `LANES` trees in lock-step, row after row.
+    #[inline(always)]
+    fn walk<const NAN: bool>(
+        &self,
+        x: &[f32],
+        n_rows: usize,
+        width: usize,
+        visit: &mut impl FnMut(usize, usize, f32),
+    ) {
+        let n_trees = self.n_trees();
+        let blocks = n_rows / LANES;
+        let mut block = if blocks > 0 {
+            vec![0.0f32; width * LANES]
+        } else {
+            Vec::new()
+        };
+        for b in 0..blocks {
+            for l in 0..LANES {
+                let row = &x[(b * LANES + l) * width..(b * LANES + l + 1) * width];
+                for (f, &v) in row.iter().enumerate() {
+                    block[f * LANES + l] = v;
+                }
+            }
+            let mut t = 0;
+            while t + TREES_PER_BLOCK <= n_trees {
+                self.walk_block::<NAN, TREES_PER_BLOCK>(&block, b * LANES, t, visit);
+                t += TREES_PER_BLOCK;
+            }
+            for t in t..n_trees {
+                self.walk_block::<NAN, 1>(&block, b * LANES, t, visit);
+            }
+        }
+        for row in blocks * LANES..n_rows {
+            let offset = row * width;
+            let mut t0 = 0;
+            while t0 < n_trees {
+                let live = LANES.min(n_trees - t0);
+                let mut g = [0u32; LANES];
+                for (l, gl) in g.iter_mut().enumerate() {
+                    // idle lanes repeat the last live tree
+                    *gl = (t0 + l.min(live - 1)) as u32;
+                }
+                let mut start = 0usize;
+                for k in 0..self.depth {
+                    let level = &self.nodes[start..];
+                    for gl in g.iter_mut() {
+                        *gl = Self::step::<NAN, 1>(level, x, offset, *gl);
+                    }
+                    start += n_trees << k;
+                }
+                for (l, &leaf) in g[..live].iter().enumerate() {
+                    visit(row, t0 + l, self.leaves[leaf as usize]);
+                }
+                t0 += live;
+            }
+        }
+    }
 }
 
 fn next_below(t: f32) -> f32 {
@@ -533,6 +749,11 @@ impl FlatEnsemble {
 
         let roots: Vec<u32> = roots_orig.iter().map(|&r| new_index[r]).collect();
         let depths: Vec<u32> = roots_orig.iter().map(|&r| height[r]).collect();
+        let complete = if normalized {
+            Complete::build(&nodes, &roots, &depths)
+        } else {
+            None
+        };
 
         Ok(FlatEnsemble {
             nodes,
@@ -548,6 +769,7 @@ impl FlatEnsemble {
             min_width: max_feature + 1,
             distinct_weight_columns,
             all_weights_non_negative,
+            complete,
         })
     }
 
@@ -626,20 +848,11 @@ impl FlatEnsemble {
             matches!(self.columns, Columns::Single(_)),
             "not a single-column ensemble"
         );
-        let nodes = &self.nodes;
         // the first tree initializes MIN / MAX
-        let mut first_tree_done = 0usize;
-        let mut visit = |row: usize, leaf: u32| {
-            let w = nodes[leaf as usize].threshold;
-            let has = first_tree_done >= n_rows;
-            first_tree_done += 1;
-            acc[row] = aggregate.fold(acc[row], has, w);
+        let mut visit = |row: usize, tree: usize, w: f32| {
+            acc[row] = aggregate.fold(acc[row], tree > 0, w);
         };
-        match self.kernel(x) {
-            Kernel::Plain => self.traverse::<0>(x, n_rows, width, &mut visit),
-            Kernel::NanAware => self.traverse::<1>(x, n_rows, width, &mut visit),
-            Kernel::General => self.traverse::<2>(x, n_rows, width, &mut visit),
-        }
+        self.walk(x, n_rows, width, &mut visit);
         Ok(())
     }
 
@@ -661,34 +874,47 @@ impl FlatEnsemble {
             scores.len() == n_rows * nc && has.len() == n_rows * nc,
             "score buffer mismatch"
         );
-        let nodes = &self.nodes;
-        let columns = self.columns;
-        let ranges = &self.leaf_ranges;
-        let weights = &self.weights;
-        let mut visit = |row: usize, leaf: u32| {
-            let payload = nodes[leaf as usize].threshold;
-            match columns {
-                Columns::Single(c) => {
-                    let ix = row * nc + c;
-                    scores[ix] = aggregate.fold(scores[ix], has[ix], payload);
-                    has[ix] = true;
-                }
-                Columns::Multi => {
+        // one small closure per layout, so that each inlines into the walk
+        match self.columns {
+            Columns::Single(c) => self.walk(x, n_rows, width, &mut |row, _tree, w| {
+                let ix = row * nc + c;
+                scores[ix] = aggregate.fold(scores[ix], has[ix], w);
+                has[ix] = true;
+            }),
+            Columns::Multi => {
+                let ranges = &self.leaf_ranges;
+                let weights = &self.weights;
+                self.walk(x, n_rows, width, &mut |row, _tree, payload| {
                     let (start, len) = ranges[payload.to_bits() as usize];
                     for &(c, w) in &weights[start as usize..(start + len) as usize] {
                         let ix = row * nc + c as usize;
                         scores[ix] = aggregate.fold(scores[ix], has[ix], w);
                         has[ix] = true;
                     }
-                }
+                })
             }
-        };
-        match self.kernel(x) {
-            Kernel::Plain => self.traverse::<0>(x, n_rows, width, &mut visit),
-            Kernel::NanAware => self.traverse::<1>(x, n_rows, width, &mut visit),
-            Kernel::General => self.traverse::<2>(x, n_rows, width, &mut visit),
         }
         Ok(())
+    }
+
+    /// Calls `visit(row, tree, payload)` for every (tree, row) pair, in tree order for each
+    /// row, with the payload of the leaf the row reaches in that tree. Picks the kernel and
+    /// the layout; allocates nothing. The input must have passed `check_input`.
+    #[inline(always)]
+    fn walk(
+        &self,
+        x: &[f32],
+        n_rows: usize,
+        width: usize,
+        visit: &mut impl FnMut(usize, usize, f32),
+    ) {
+        match (self.kernel(x), &self.complete) {
+            (Kernel::Plain, Some(c)) => c.walk::<false>(x, n_rows, width, visit),
+            (Kernel::NanAware, Some(c)) => c.walk::<true>(x, n_rows, width, visit),
+            (Kernel::Plain, None) => self.traverse::<0>(x, n_rows, width, visit),
+            (Kernel::NanAware, None) => self.traverse::<1>(x, n_rows, width, visit),
+            (Kernel::General, _) => self.traverse::<2>(x, n_rows, width, visit),
+        }
     }
 
     #[inline(always)]
@@ -715,21 +941,21 @@ impl FlatEnsemble {
         if go_left { node.left } else { node.right }
     }
 
-    /// Walks every (tree, row) pair, tree-major, `LANES` walks in lock-step,
-    /// and calls `visit(row, leaf)` in tree order for each row. Allocates
-    /// nothing.
+    /// [`FlatEnsemble::walk`] on the breadth-first layout: every (tree, row) pair,
+    /// tree-major, `LANES` walks in lock-step.
     #[inline(always)]
     fn traverse<const K: u8>(
         &self,
         x: &[f32],
         n_rows: usize,
         width: usize,
-        visit: &mut impl FnMut(usize, u32),
+        visit: &mut impl FnMut(usize, usize, f32),
     ) {
         let total = self.roots.len() * n_rows;
         let mut lane_node = [0u32; LANES];
         let mut lane_offset = [0usize; LANES];
         let mut lane_row = [0usize; LANES];
+        let mut lane_tree = [0usize; LANES];
         let mut tree = 0usize;
         let mut row = 0usize;
         let mut done = 0usize;
@@ -741,6 +967,7 @@ impl FlatEnsemble {
                     lane_node[lane] = self.roots[tree];
                     lane_offset[lane] = row * width;
                     lane_row[lane] = row;
+                    lane_tree[lane] = tree;
                     depth = depth.max(self.depths[tree]);
                     row += 1;
                     if row == n_rows {
@@ -759,7 +986,8 @@ impl FlatEnsemble {
                 }
             }
             for lane in 0..live {
-                visit(lane_row[lane], lane_node[lane]);
+                let payload = self.nodes[lane_node[lane] as usize].threshold;
+                visit(lane_row[lane], lane_tree[lane], payload);
             }
             done += live;
         }
@@ -1107,6 +1335,207 @@ mod tests {
                 .unwrap();
             for r in 0..n {
                 assert_eq!(acc[r], reference(&rows[r * 3..r * 3 + 3]), "n={n} r={r}");
+            }
+        }
+    }
+
+    /// Random ensembles in the raw ONNX form, with their own straightforward evaluator.
+    struct RandomEnsemble {
+        tree_ids: Vec<i64>,
+        node_ids: Vec<i64>,
+        feature_ids: Vec<i64>,
+        modes: Vec<NodeMode>,
+        values: Vec<f32>,
+        true_ids: Vec<i64>,
+        false_ids: Vec<i64>,
+        missing: Vec<bool>,
+        leaf_trees: Vec<i64>,
+        leaf_nodes: Vec<i64>,
+        leaf_weights: Vec<f32>,
+        leaf_columns: Vec<i64>,
+    }
+
+    const SPECIAL: [f32; 8] = [
+        0.0,
+        -0.0,
+        f32::NAN,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        1.5,
+        -1.5,
+        2.0,
+    ];
+
+    impl RandomEnsemble {
+        fn generate(seed: u64, n_trees: usize, max_depth: u32, modes: &[NodeMode]) -> Self {
+            let mut state = seed | 1;
+            let mut next = move |n: u64| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state % n
+            };
+            let mut e = RandomEnsemble {
+                tree_ids: vec![],
+                node_ids: vec![],
+                feature_ids: vec![],
+                modes: vec![],
+                values: vec![],
+                true_ids: vec![],
+                false_ids: vec![],
+                missing: vec![],
+                leaf_trees: vec![],
+                leaf_nodes: vec![],
+                leaf_weights: vec![],
+                leaf_columns: vec![],
+            };
+            for t in 0..n_trees as i64 {
+                // nodes numbered in creation order; (node id, depth) still to define
+                let mut pending = vec![(0i64, 0u32)];
+                let mut count = 1i64;
+                while let Some((id, depth)) = pending.pop() {
+                    e.tree_ids.push(t);
+                    e.node_ids.push(id);
+                    e.missing.push(next(2) == 0);
+                    if depth == max_depth || (depth > 0 && next(4) == 0) {
+                        e.feature_ids.push(0);
+                        e.modes.push(Leaf);
+                        e.values.push(0.0);
+                        e.true_ids.push(0);
+                        e.false_ids.push(0);
+                        e.leaf_trees.push(t);
+                        e.leaf_nodes.push(id);
+                        e.leaf_weights.push(next(1000) as f32 / 8.0 - 60.0);
+                        e.leaf_columns.push(0);
+                        continue;
+                    }
+                    e.feature_ids.push(next(5) as i64);
+                    e.modes.push(modes[next(modes.len() as u64) as usize]);
+                    e.values.push(if next(8) == 0 {
+                        SPECIAL[next(SPECIAL.len() as u64) as usize]
+                    } else {
+                        next(9) as f32 * 0.5 - 2.0
+                    });
+                    e.true_ids.push(count);
+                    e.false_ids.push(count + 1);
+                    pending.push((count, depth + 1));
+                    pending.push((count + 1, depth + 1));
+                    count += 2;
+                }
+            }
+            e
+        }
+
+        fn attributes(&self, aggregate: Aggregate) -> TreeAttributes<'_> {
+            TreeAttributes {
+                tree_ids: &self.tree_ids,
+                node_ids: &self.node_ids,
+                feature_ids: &self.feature_ids,
+                modes: &self.modes,
+                values: &self.values,
+                true_ids: &self.true_ids,
+                false_ids: &self.false_ids,
+                missing_tracks_true: &self.missing,
+                weight_tree_ids: &self.leaf_trees,
+                weight_node_ids: &self.leaf_nodes,
+                weight_column_ids: &self.leaf_columns,
+                weights: &self.leaf_weights,
+                weight_prefix: "target",
+                n_columns: 1,
+                aggregate,
+                first_weight_only: true,
+            }
+        }
+
+        /// The leaf weight `row` reaches in each tree, in tree order, by the ONNX definition.
+        fn leaf_weights_of(&self, row: &[f32]) -> Vec<f32> {
+            let find = |t: i64, id: i64| {
+                (0..self.node_ids.len())
+                    .find(|&i| self.tree_ids[i] == t && self.node_ids[i] == id)
+                    .unwrap()
+            };
+            let n_trees = self.tree_ids.last().map_or(0, |t| t + 1);
+            (0..n_trees)
+                .map(|t| {
+                    let mut i = find(t, 0);
+                    while self.modes[i] != Leaf {
+                        let v = row[self.feature_ids[i] as usize];
+                        let yes = self.modes[i].compare(v, self.values[i])
+                            || (self.missing[i] && v.is_nan());
+                        i = find(
+                            t,
+                            if yes {
+                                self.true_ids[i]
+                            } else {
+                                self.false_ids[i]
+                            },
+                        );
+                    }
+                    let k = (0..self.leaf_nodes.len())
+                        .find(|&k| {
+                            self.leaf_trees[k] == t && self.leaf_nodes[k] == self.node_ids[i]
+                        })
+                        .unwrap();
+                    self.leaf_weights[k]
+                })
+                .collect()
+        }
+    }
+
+    fn random_rows(seed: u64, n: usize) -> Vec<f32> {
+        let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        (0..n * 5)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                if state.is_multiple_of(6) {
+                    SPECIAL[(state / 6 % SPECIAL.len() as u64) as usize]
+                } else {
+                    (state % 11) as f32 * 0.5 - 2.5
+                }
+            })
+            .collect()
+    }
+
+    /// Guards the complete (padded, level-major) layout and the breadth-first one against the
+    /// ONNX definition: every row count (lane blocks, tree groups and the rows left over),
+    /// every aggregate, NaN and infinities in rows and thresholds, missing-value tracking.
+    #[test]
+    fn both_layouts_match_the_onnx_definition_on_random_ensembles() {
+        let normalized = [BranchLeq, BranchLt, BranchGte, BranchGt];
+        let general = [
+            BranchLeq, BranchLt, BranchGte, BranchGt, BranchEq, BranchNeq,
+        ];
+        for seed in 0..40u64 {
+            let n_trees = 1 + (seed as usize * 7) % 13;
+            let depth = 1 + (seed as u32) % 7;
+            let modes: &[NodeMode] = if seed % 5 == 4 { &general } else { &normalized };
+            let r = RandomEnsemble::generate(seed + 1, n_trees, depth, modes);
+            for aggregate in [Aggregate::Sum, Aggregate::Min, Aggregate::Max] {
+                let complete = FlatEnsemble::build(&r.attributes(aggregate)).unwrap();
+                assert_eq!(complete.complete.is_some(), modes.len() == 4, "seed {seed}");
+                let mut breadth_first = complete.clone();
+                breadth_first.complete = None;
+                for n in [1usize, 3, 16, 21, 37, 64] {
+                    let rows = random_rows(seed * 100 + n as u64, n);
+                    let expected: Vec<f32> = (0..n)
+                        .map(|i| {
+                            let ws = r.leaf_weights_of(&rows[i * 5..i * 5 + 5]);
+                            let mut acc = 0.0f32;
+                            for (t, w) in ws.into_iter().enumerate() {
+                                acc = aggregate.fold(acc, t > 0, w);
+                            }
+                            acc
+                        })
+                        .collect();
+                    for (name, e) in [("complete", &complete), ("breadth-first", &breadth_first)] {
+                        let mut acc = vec![0.0; n];
+                        e.accumulate_single(&rows, n, 5, aggregate, &mut acc)
+                            .unwrap();
+                        assert_eq!(acc, expected, "{name} seed {seed} {aggregate:?} n {n}");
+                    }
+                }
             }
         }
     }
