@@ -327,6 +327,12 @@ impl Complete {
         self.leaves.len() >> self.depth
     }
 
+    /// The nodes from each level on, level `0` first: what [`Complete::step`] indexes.
+    fn levels(&self) -> impl Iterator<Item = &[CNode]> {
+        let n_trees = self.n_trees();
+        (0..self.depth).map(move |k| &self.nodes[((1usize << k) - 1) * n_trees..])
+    }
+
     /// One step of the walk at index `g` of a level: the index in the next level. Column `c`
     /// of the widened row is `x[c * STRIDE + offset]`.
     #[inline(always)]
@@ -357,20 +363,16 @@ impl Complete {
         t0: usize,
         visit: &mut impl FnMut(usize, usize, f32),
     ) {
-        let n_trees = self.n_trees();
         let mut g = [[0u32; LANES]; G];
         for (i, gi) in g.iter_mut().enumerate() {
             *gi = [(t0 + i) as u32; LANES];
         }
-        let mut start = 0usize;
-        for k in 0..self.depth {
-            let level = &self.nodes[start..];
+        for level in self.levels() {
             for l in 0..LANES {
                 for gi in g.iter_mut() {
                     gi[l] = Self::step::<LANES>(level, block, l, gi[l]);
                 }
             }
-            start += n_trees << k;
         }
         for (i, gi) in g.iter().enumerate() {
             for (l, &leaf) in gi.iter().enumerate() {
@@ -424,13 +426,10 @@ impl Complete {
                     // idle lanes repeat the last live tree
                     *gl = (t0 + l.min(live - 1)) as u32;
                 }
-                let mut start = 0usize;
-                for k in 0..self.depth {
-                    let level = &self.nodes[start..];
+                for level in self.levels() {
                     for gl in g.iter_mut() {
                         *gl = Self::step::<1>(level, &buf, 0, *gl);
                     }
-                    start += n_trees << k;
                 }
                 for (l, &leaf) in g[..live].iter().enumerate() {
                     visit(row, t0 + l, self.leaves[leaf as usize]);
