@@ -277,9 +277,13 @@ impl Complete {
     /// out the widened row.
     fn build(nodes: &[Node], roots: &[u32], depths: &[u32]) -> Option<Complete> {
         let depth = depths.iter().copied().max()?;
+        // before any shift by `depth`: a chain of a hundred nodes is a valid tree
+        if depth > MAX_COMPLETE_DEPTH {
+            return None;
+        }
         let n_trees = roots.len();
         let padded = n_trees.checked_mul((2usize << depth) - 1)?;
-        if depth > MAX_COMPLETE_DEPTH || padded > 4 * nodes.len() + 1024 {
+        if padded > 4 * nodes.len() + 1024 {
             return None;
         }
         let internal = ((1usize << depth) - 1) * n_trees;
@@ -1301,6 +1305,54 @@ mod tests {
             e.accumulate_single(&[0.0, 1.0], 1, 2, Aggregate::Sum, &mut acc)
                 .is_err()
         );
+    }
+
+    /// Guards the depth check of the complete layout, which must come before any shift by the
+    /// depth: a 100-level chain is a valid tree (it keeps the breadth-first layout).
+    #[test]
+    fn a_chain_deeper_than_a_shift_builds_and_walks() {
+        let n = 100i64;
+        // node 2i: `x <= i` ? leaf 2i+1 (weight i) : node 2i+2; the last node is a leaf
+        let mut node_ids = vec![];
+        let mut modes = vec![];
+        let mut values = vec![];
+        let mut t = vec![];
+        let mut f = vec![];
+        let (mut wn, mut ww) = (vec![], vec![]);
+        for i in 0..n {
+            node_ids.extend([2 * i, 2 * i + 1]);
+            modes.extend([BranchLeq, Leaf]);
+            values.extend([i as f32, 0.0]);
+            t.extend([2 * i + 1, 0]);
+            f.extend([2 * i + 2, 0]);
+            wn.push(2 * i + 1);
+            ww.push(i as f32);
+        }
+        node_ids.push(2 * n);
+        modes.push(Leaf);
+        values.push(0.0);
+        t.push(0);
+        f.push(0);
+        wn.push(2 * n);
+        ww.push(-1.0);
+        let len = node_ids.len();
+        let (zeros, wzeros) = (vec![0i64; len], vec![0i64; wn.len()]);
+        let a = attrs(
+            &zeros,
+            &node_ids,
+            &zeros,
+            &modes,
+            &values,
+            &t,
+            &f,
+            (&wzeros, &wn, &wzeros, &ww),
+        );
+        let e = FlatEnsemble::build(&a).unwrap();
+        assert_eq!(e.max_depth(), n as u32);
+        assert!(e.complete.is_none());
+        for (x, expected) in [(-5.0, 0.0), (41.5, 42.0), (99.0, 99.0), (1e9, -1.0)] {
+            assert_eq!(eval1(&e, x), expected, "x {x}");
+        }
     }
 
     #[test]
