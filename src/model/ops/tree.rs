@@ -917,7 +917,8 @@ impl FlatEnsemble {
 
     /// Calls `visit(row, tree, payload)` for every (tree, row) pair, in tree order for each
     /// row, with the payload of the leaf the row reaches in that tree. Picks the kernel and
-    /// the layout; allocates nothing. The input must have passed `check_input`.
+    /// the layout; allocates at most one buffer per call (the complete layout's widened rows),
+    /// nothing per step. The input must have passed `check_input`.
     #[inline(always)]
     fn walk(
         &self,
