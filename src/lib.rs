@@ -15,7 +15,9 @@ pub mod fmt;
 pub mod graph;
 pub mod ir;
 pub mod ledger;
+pub mod loader;
 pub mod model;
+#[cfg(feature = "server")]
 pub mod server;
 pub mod source;
 pub mod syntax;

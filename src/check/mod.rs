@@ -3,10 +3,9 @@
 
 mod checked;
 pub mod expr;
-mod model_contract;
 
+use crate::model::contract::ModelCatalog;
 pub use checked::*;
-pub use model_contract::{ModelCatalog, ModelInfo, OutputInfo};
 
 use crate::diagnostics::{Code, Diagnostic, did_you_mean};
 use crate::source::Span;

@@ -2,7 +2,10 @@
 
 pub mod ops;
 
-use crate::check::{ModelCatalog, ModelInfo, OutputInfo};
+pub mod contract;
+
+use crate::loader::{FsModels, ModelFile, ModelSource};
+pub use contract::{ModelCatalog, ModelInfo, OutputInfo};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -299,23 +302,33 @@ pub struct RunOutput {
 }
 
 /// Loads each model file once per build and answers `check`'s questions from the loaded model.
+/// Bytes come from a [`ModelSource`] (a directory, or memory).
 pub struct ModelStore {
-    dir: PathBuf,
+    source: Arc<dyn ModelSource>,
     cache: Mutex<HashMap<String, Result<Arc<LoadedModel>, String>>>,
     /// Models of an earlier build, reused when their file's bytes are unchanged.
     previous: HashMap<String, Arc<LoadedModel>>,
 }
 
 impl ModelStore {
+    /// A store over the model files of one directory.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self::reusing(dir, HashMap::new())
+        Self::reusing(Arc::new(FsModels::new(dir)), HashMap::new())
+    }
+
+    /// A store over any source of model bytes.
+    pub fn from_source(source: Arc<dyn ModelSource>) -> Self {
+        Self::reusing(source, HashMap::new())
     }
 
     /// A store that reuses `previous` models (by file name) whose file still has the same
     /// content digest, so a reload that changes only policies does not parse its models again.
-    pub fn reusing(dir: impl Into<PathBuf>, previous: HashMap<String, Arc<LoadedModel>>) -> Self {
+    pub fn reusing(
+        source: Arc<dyn ModelSource>,
+        previous: HashMap<String, Arc<LoadedModel>>,
+    ) -> Self {
         ModelStore {
-            dir: dir.into(),
+            source,
             cache: Mutex::new(HashMap::new()),
             previous,
         }
@@ -332,9 +345,7 @@ impl ModelStore {
             .filter_map(|(k, r)| Some((k.clone(), r.as_ref().ok()?.clone())))
             .collect()
     }
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
+
     pub fn get(&self, file: &str) -> Result<Arc<LoadedModel>, String> {
         let mut cache = self
             .cache
@@ -343,21 +354,14 @@ impl ModelStore {
         if let Some(r) = cache.get(file) {
             return r.clone();
         }
-        let path = self.dir.join(file);
-        let r = if !path.exists() {
-            Err(format!("no file `{}`", path.display()))
-        } else {
-            match std::fs::read(&path) {
-                Err(e) => Err(format!("{}: {e}", path.display())),
-                Ok(bytes) => match self.previous.get(file) {
-                    Some(m)
-                        if m.path == path && m.digest == blake3::hash(&bytes).to_hex().as_str() =>
-                    {
-                        Ok(m.clone())
-                    }
-                    _ => LoadedModel::from_bytes(&path, &bytes).map(Arc::new),
-                },
-            }
+        let r = match self.source.read_model(file) {
+            Err(e) => Err(e.to_string()),
+            Ok(ModelFile { path, bytes }) => match self.previous.get(file) {
+                Some(m) if m.path == path && m.digest == blake3::hash(&bytes).to_hex().as_str() => {
+                    Ok(m.clone())
+                }
+                _ => LoadedModel::from_bytes(&path, &bytes).map(Arc::new),
+            },
         };
         cache.insert(file.to_string(), r.clone());
         r

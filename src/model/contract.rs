@@ -1,4 +1,6 @@
-//! What `check` needs to know about a model, without running it.
+//! The model contract: what `check` needs to know about a model, without running it. Pure data
+//! and one trait, with no dependency on the runtime (tract) or on `check`: `check` depends on
+//! this module, and the loader in `model` implements [`ModelCatalog`].
 
 use std::sync::Arc;
 
