@@ -43,7 +43,7 @@ fn load(root: &Path) -> Result<(SourceMap, Vec<syntax::ast::File>), u8> {
         }
         match syntax::parse(id, &f.text) {
             Ok(file) => files.push(file),
-            Err(d) => diags.push(*d),
+            Err(mut errors) => diags.append(&mut errors),
         }
     }
     if !diags.is_empty() {

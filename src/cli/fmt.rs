@@ -34,9 +34,9 @@ pub fn run(a: Args) -> u8 {
         }
         let formatted = match policy_engine::fmt::format_source(id, &file.text) {
             Ok(f) => f,
-            Err(d) => {
+            Err(errors) => {
                 // Syntax errors: report them and leave the file as it is.
-                eprint!("{}", diagnostics::render_human(&[*d], &sources, false));
+                eprint!("{}", diagnostics::render_human(&errors, &sources, false));
                 code = code.max(FAILED);
                 continue;
             }

@@ -142,7 +142,7 @@ pub fn build(sources: SourceMap, models: &ModelStore) -> Build {
         }
         match syntax::parse(id, &f.text) {
             Ok(file) => files.push(file),
-            Err(d) => diagnostics.push(*d),
+            Err(mut errors) => diagnostics.append(&mut errors),
         }
     }
     let (checked, mut diags) = check::check_set(&files, models);

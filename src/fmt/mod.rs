@@ -30,15 +30,17 @@ use crate::syntax::{self, ast::*};
 const INDENT: usize = 4;
 
 /// Formats one file. `source` is the id its spans (and so any syntax diagnostic) refer to.
-pub fn format_source(source: SourceId, text: &str) -> Result<String, Box<Diagnostic>> {
+/// Its errors are every syntax error of the file, or the one internal error when the output
+/// would not mean what the input means.
+pub fn format_source(source: SourceId, text: &str) -> Result<String, Vec<Diagnostic>> {
     let file = syntax::parse(source, text)?;
     let out = Printer::new(text, &file).file(&file);
-    verify(source, &file, &out)?;
+    verify(source, &file, &out).map_err(|d| vec![*d])?;
     Ok(out)
 }
 
 /// Formats one file whose diagnostics need no particular source id.
-pub fn format(text: &str) -> Result<String, Box<Diagnostic>> {
+pub fn format(text: &str) -> Result<String, Vec<Diagnostic>> {
     format_source(SourceId(0), text)
 }
 
@@ -54,8 +56,10 @@ fn verify(source: SourceId, file: &File, out: &str) -> Result<(), Box<Diagnostic
             .help("please report this with the file"),
         )
     };
-    let again = syntax::parse(source, out)
-        .map_err(|d| internal(&format!("the output does not parse ({})", d.message)))?;
+    let again = syntax::parse(source, out).map_err(|errors| {
+        let first = errors.first().map_or("", |d| d.message.as_str());
+        internal(&format!("the output does not parse ({first})"))
+    })?;
     if structure(file) != structure(&again) {
         return Err(internal("the output means something else"));
     }

@@ -12,9 +12,171 @@ use pest::iterators::Pair;
 #[grammar = "../grammar/policy.pest"]
 struct PolicyParser;
 
-/// Parses one file. On a syntax error, returns the one diagnostic pest can give (it stops at the
-/// first error); other files of a set are still parsed and checked.
-pub fn parse(source: SourceId, text: &str) -> Result<File, Box<Diagnostic>> {
+/// At most this many syntax errors are reported for one file.
+pub const MAX_SYNTAX_ERRORS: usize = 20;
+
+/// Parses one file. On syntax errors, returns every one it finds (at least one, at most
+/// [`MAX_SYNTAX_ERRORS`]), in order; other files of a set are still parsed and checked.
+///
+/// pest stops at the first error, so recovery is done here, by hand (pest has no recovery and no
+/// crate adds it): the declaration holding the error is blanked (every byte but newlines becomes
+/// a space, so offsets, lines and columns stay those of the file) and the text parsed again,
+/// until it parses or an error makes no progress. A declaration runs from the line of its
+/// keyword (`guard`, `model`, ...) to the next declaration or the policy's closing brace.
+pub fn parse(source: SourceId, text: &str) -> Result<File, Vec<Diagnostic>> {
+    let first = match parse_once(source, text) {
+        Ok(file) => return Ok(file),
+        Err(d) => *d,
+    };
+    let mut errors = vec![first];
+    let mut masked = text.as_bytes().to_vec();
+    while errors.len() < MAX_SYNTAX_ERRORS {
+        let at = errors
+            .last()
+            .and_then(Diagnostic::primary_span)
+            .map_or(text.len(), |s| s.start as usize);
+        let (from, to) = declaration_around(&masked, at);
+        if from >= to {
+            break;
+        }
+        for b in &mut masked[from..to] {
+            if *b != b'\n' {
+                *b = b' ';
+            }
+        }
+        // Only ASCII spaces replaced whole lines, so the text is still UTF-8.
+        let Ok(again) = std::str::from_utf8(&masked) else {
+            break;
+        };
+        match parse_once(source, again) {
+            Ok(_) => break,
+            Err(d) => {
+                // Recovery must move forward, or it would report one error again and again.
+                let next = d.primary_span().map_or(text.len(), |s| s.start as usize);
+                if next <= at || next < to {
+                    break;
+                }
+                errors.push(*d);
+            }
+        }
+    }
+    Err(errors)
+}
+
+/// Item keywords: a line starting with one of these (not followed by `:`, which makes it a field
+/// or attribute of that name) starts a declaration.
+const DECLARATIONS: &[&str] = &[
+    "version",
+    "owner",
+    "description",
+    "context",
+    "subject",
+    "param",
+    "candidates",
+    "model",
+    "let",
+    "score",
+    "guard",
+    "select",
+    "fallback",
+    "route",
+];
+
+/// What starts a line, for recovery: a declaration keyword, `policy`, a closing brace in
+/// column 0 (a policy's end), or anything else.
+#[derive(PartialEq)]
+enum LineStart {
+    Declaration,
+    Policy,
+    PolicyEnd,
+    Other,
+}
+
+fn line_start_kind(line: &[u8]) -> LineStart {
+    if line.first() == Some(&b'}') {
+        return LineStart::PolicyEnd;
+    }
+    let trimmed = line.trim_ascii_start();
+    let word_len = trimmed
+        .iter()
+        .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_')
+        .count();
+    let (word, rest) = trimmed.split_at(word_len);
+    if rest.trim_ascii_start().first() == Some(&b':') {
+        return LineStart::Other;
+    }
+    if word == b"policy" {
+        LineStart::Policy
+    } else if DECLARATIONS.iter().any(|k| k.as_bytes() == word) {
+        LineStart::Declaration
+    } else {
+        LineStart::Other
+    }
+}
+
+/// The byte range of the lines of the declaration holding offset `at`: from the start of the
+/// line of its keyword (or of `at`'s line when there is none above it) to the start of the line
+/// of the next declaration, policy or policy end (or the end of the text). When `at` is the
+/// first token of a policy's closing brace or of the next `policy`, the declaration before it is
+/// the one left unfinished, and the brace or header is kept.
+fn declaration_around(text: &[u8], at: usize) -> (usize, usize) {
+    let at = at.min(text.len());
+    let line_of = |i: usize| {
+        text[..i]
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map_or(0, |p| p + 1)
+    };
+    let line_end = |start: usize| {
+        text[start..]
+            .iter()
+            .position(|b| *b == b'\n')
+            .map_or(text.len(), |p| start + p)
+    };
+    let here = line_of(at);
+    let kind_here = line_start_kind(&text[here..line_end(here)]);
+    let first_token = text[here..at].iter().all(u8::is_ascii_whitespace);
+    if first_token && matches!(kind_here, LineStart::PolicyEnd | LineStart::Policy) {
+        let mut l = here;
+        while l > 0 {
+            l = line_of(l - 1);
+            match line_start_kind(&text[l..line_end(l)]) {
+                LineStart::Declaration => return (l, here),
+                LineStart::Other => {}
+                LineStart::Policy | LineStart::PolicyEnd => break,
+            }
+        }
+        return (here, here);
+    }
+    let mut from = here;
+    let mut l = here;
+    loop {
+        match line_start_kind(&text[l..line_end(l)]) {
+            LineStart::Declaration | LineStart::Policy => {
+                from = l;
+                break;
+            }
+            LineStart::PolicyEnd if l != here => break,
+            _ => {}
+        }
+        if l == 0 {
+            break;
+        }
+        l = line_of(l - 1);
+    }
+    let mut to = line_end(here);
+    while to < text.len() {
+        let next = to + 1;
+        if line_start_kind(&text[next..line_end(next)]) != LineStart::Other {
+            to = next;
+            break;
+        }
+        to = line_end(next);
+    }
+    (from, to.min(text.len()))
+}
+
+fn parse_once(source: SourceId, text: &str) -> Result<File, Box<Diagnostic>> {
     let mut pairs = PolicyParser::parse(Rule::file, text)
         .map_err(|e| Box::new(syntax_error(source, text, e)))?;
     let b = Builder { source };

@@ -199,3 +199,39 @@ fn an_absent_optional_field_reads_as_its_zero_everywhere() {
     assert_eq!(score_of(src, json!({})), Ok(Some(1.0)));
     assert_eq!(score_of(src, json!({"n": 0, "s": ""})), Ok(Some(0.0)));
 }
+
+/// Every syntax error of a file is reported, each at its own line, with no cascade from the
+/// declarations blanked to recover (regression guard for the parser's recovery).
+#[test]
+fn the_parser_recovers_and_reports_every_syntax_error_of_a_file() {
+    let path = super::fixture("syntax/several_errors.policy");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut sources = SourceMap::new();
+    let id = sources.add("tests/fixtures/syntax/several_errors.policy", text.clone());
+    let errors = policy_engine::syntax::parse(id, &text).unwrap_err();
+    let lines: Vec<usize> = errors
+        .iter()
+        .map(|d| {
+            let span = d.primary_span().unwrap();
+            text[..span.start as usize].matches('\n').count() + 1
+        })
+        .collect();
+    assert_eq!(lines, [9, 11, 19], "one error per broken declaration");
+    assert!(errors.iter().all(|d| d.code == Code::Syntax));
+    insta::assert_snapshot!(policy_engine::diagnostics::render_human(
+        &errors, &sources, false
+    ));
+}
+
+/// Recovery is bounded: a file of nothing but broken declarations reports at most
+/// `MAX_SYNTAX_ERRORS` and stops.
+#[test]
+fn syntax_error_recovery_stops_at_its_limit() {
+    let mut text = String::from("policy p {\n");
+    for i in 0..100 {
+        text.push_str(&format!("  guard g{i} cap 2 per day\n"));
+    }
+    text.push_str("  select gate\n}\n");
+    let errors = policy_engine::syntax::parse(Default::default(), &text).unwrap_err();
+    assert_eq!(errors.len(), policy_engine::syntax::MAX_SYNTAX_ERRORS);
+}
