@@ -686,3 +686,154 @@ fn stateful_check(
 pub fn local_time(now: Timestamp, zone: &str) -> Option<Local> {
     TimeZone::get(zone).ok().map(|tz| time::local(now, &tz))
 }
+
+#[cfg(test)]
+#[allow(clippy::expect_used)]
+mod tests {
+    //! The decision and `explain` trace JSON, byte for byte, over routing, every guard kind,
+    //! reservations within one decision, fallbacks and request-list candidates. Model-free, so
+    //! the floats are the same on every machine.
+    use super::{Options, decide};
+    use crate::compile::{self, DecisionGraph};
+    use crate::ledger::MemoryLedger;
+    use crate::model::ModelStore;
+    use crate::source::SourceMap;
+    use serde_json::json;
+
+    const POLICIES: &str = r#"
+policy router {
+    context {
+        user: string
+        tz: string
+        on: bool
+        level: int
+        contacts: list<{ id: string, weight: float, muted: bool = false }>
+    }
+    let doubled = level * 2
+    route {
+        when doubled > 100 -> nowhere
+        when on -> picker
+        otherwise -> contacts
+    }
+}
+
+policy nowhere {
+    context { user: string }
+    select gate
+}
+
+policy picker {
+    context {
+        user: string
+        tz: string
+        on: bool
+        level: int
+    }
+    subject user zone tz
+    candidates {
+        a { channel: "push", weight: 3.0 }
+        b { channel: "push", weight: 2.0 }
+        c { channel: "email", weight: 1.0 }
+        d { channel: "email", weight: 0.5 }
+    }
+    let boosted = candidate.weight * level
+    score = boosted
+    guard switched_on: require on
+    guard not_c: require candidate.channel != "email" || candidate.weight > 0.75
+    guard one_push_a_day: cap 1 per day by candidate.channel
+    guard spaced: gap 2h by candidate
+    guard quiet: quiet 22:00 to 07:00
+    select top 2
+    fallback d
+}
+
+policy contacts {
+    context {
+        user: string
+        tz: string
+        contacts: list<{ id: string, weight: float, muted: bool = false }>
+    }
+    subject user zone tz
+    candidates from contacts
+    score = candidate.weight
+    guard not_muted: require !candidate.muted
+    guard weekly: cap 1 per 7d by candidate
+    guard total: cap 2 per 24h
+    select top 3
+}
+"#;
+
+    fn graph() -> DecisionGraph {
+        let mut sources = SourceMap::new();
+        sources.add("trace.policy", POLICIES);
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+        let build = compile::build(sources, &ModelStore::new(dir));
+        assert!(build.errors().next().is_none(), "{:?}", build.diagnostics);
+        build.graph.expect("graph")
+    }
+
+    /// Decides `ctx` at each time in turn on one ledger; every decision's JSON, explained.
+    fn decisions(ctx: serde_json::Value, times: &[&str]) -> String {
+        let g = graph();
+        let ledger = MemoryLedger::new();
+        let mut out = String::new();
+        for (i, now) in times.iter().enumerate() {
+            let opts = Options {
+                explain: true,
+                decision_id: Some(format!("d{i}")),
+                ..Options::at(now.parse().expect("now"))
+            };
+            let d = decide(&g, "router", &ctx, &opts, &ledger).expect("decision");
+            out.push_str(&serde_json::to_string(&d).expect("json"));
+            out.push('\n');
+            out.push_str(&serde_json::to_string_pretty(&d).expect("json"));
+            out.push('\n');
+        }
+        out
+    }
+
+    fn context(on: bool) -> serde_json::Value {
+        json!({
+            "user": "u1",
+            "tz": "Europe/Berlin",
+            "on": on,
+            "level": 2,
+            "contacts": [
+                {"id": "x", "weight": 0.5},
+                {"id": "y", "weight": 2.5, "muted": true},
+                {"id": "z", "weight": 1.5},
+                {"id": "w", "weight": 1.0},
+            ],
+        })
+    }
+
+    #[test]
+    fn fixed_candidates_through_caps_gaps_quiet_hours_and_fallback() {
+        insta::assert_snapshot!(decisions(
+            context(true),
+            &[
+                "2026-06-01T10:00:00Z",
+                "2026-06-01T11:00:00Z",
+                "2026-06-01T21:30:00Z",
+            ],
+        ));
+    }
+
+    #[test]
+    fn request_candidates_through_rolling_caps() {
+        insta::assert_snapshot!(decisions(
+            context(false),
+            &["2026-06-01T10:00:00Z", "2026-06-01T10:30:00Z"],
+        ));
+    }
+
+    #[test]
+    fn without_explain_there_is_no_trace() {
+        let g = graph();
+        let opts = Options::at("2026-06-01T10:00:00Z".parse().expect("now"));
+        let d =
+            decide(&g, "router", &context(true), &opts, &MemoryLedger::new()).expect("decision");
+        assert!(d.trace.is_none());
+        assert_eq!(d.path, vec!["router", "picker"]);
+    }
+}
