@@ -1,24 +1,34 @@
 //! `eval`: request + `now` + ledger → decision + trace.
+//!
+//! [`decide`] validates the request and computes its request-level values per policy
+//! (`RequestState`), follows routes (`route`) until a policy selects, then hands over to
+//! `select::select`, which runs the selection's phases (`select.rs`; caps and gaps against the
+//! ledger in `stateful.rs`). With `explain`, each step is recorded in a typed `trace::Trace`,
+//! serialised once into [`Decision::trace`].
 
 mod interp;
 pub mod request;
+mod select;
+mod stateful;
 mod time;
+mod trace;
 
 pub use interp::Local;
 pub use request::{FieldError, context_schema, validate};
 
-use crate::check::{GuardKind, Level, NodeKind, Scope, Selection, Window, Zone};
+use crate::check::{NodeKind, Selection, Zone};
 use crate::compile::{CompiledPolicy, DecisionGraph};
-use crate::decision::{Decision, ModelOutput, Outcome, Rejected, Selected, Telemetry};
-use crate::ledger::{Action, Ledger, LedgerError, LedgerKey};
+use crate::decision::{Decision, ModelOutput, Telemetry};
+use crate::ir::Ex;
+use crate::ledger::{Ledger, LedgerError};
 use crate::types::Value;
 use interp::Frame;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
-use serde_json::{Map, Value as J, json};
-use std::collections::BTreeMap;
+use serde_json::Value as J;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use trace::{LocalTrace, Named, RouteTrace, Step};
 
 /// How to evaluate one request.
 #[derive(Debug, Clone)]
@@ -87,7 +97,7 @@ pub fn decide(
     ledger: &dyn Ledger,
 ) -> Result<Decision, EvalError> {
     let mut path: Vec<String> = Vec::new();
-    let mut trace_steps: Vec<J> = Vec::new();
+    let mut steps: Option<Vec<Step>> = opts.explain.then(Vec::new);
     let mut name = policy.to_string();
     loop {
         let p = graph
@@ -96,31 +106,44 @@ pub fn decide(
         path.push(name.clone());
         let req = RequestState::new(p, context, opts.now)?;
         if let Selection::Route { rules, otherwise } = &p.checked.select {
-            let fr = req.frame(&[], &[]);
-            let mut vars = Vec::new();
-            let mut target = None;
-            let mut evaluated = Vec::new();
-            for (ex, t) in rules {
-                let hit = interp::eval(ex, &fr, &mut vars).as_bool();
-                evaluated.push(json!({"to": t, "matched": hit}));
-                if hit {
-                    target = Some(t.clone());
-                    break;
-                }
-            }
-            let target = target.or_else(|| otherwise.clone()).unwrap_or_default();
-            if opts.explain {
-                trace_steps.push(json!({"policy": p.name(), "local": req.local_json(), "values": req.values_json(), "routes": evaluated}));
+            let (target, routes) = route(&req, rules, otherwise.as_deref(), steps.is_some());
+            if let Some(steps) = &mut steps {
+                steps.push(req.step(routes));
             }
             // `check` rejects cycles; this bound only guards against a graph built otherwise.
             if path.len() > graph.policies.len() {
-                return Err(EvalError::UnknownPolicy(target));
+                return Err(EvalError::UnknownPolicy(target.to_string()));
             }
-            name = target;
+            name = target.to_string();
             continue;
         }
-        return select(p, req, opts, ledger, path, trace_steps);
+        return select::select(p, req, opts, ledger, path, steps);
     }
+}
+
+/// The first route whose condition holds, else `otherwise` (else the empty name, unknown);
+/// with `explain`, every route evaluated, in order.
+fn route<'p>(
+    req: &RequestState<'p>,
+    rules: &'p [(Ex, String)],
+    otherwise: Option<&'p str>,
+    explain: bool,
+) -> (&'p str, Option<Vec<RouteTrace<'p>>>) {
+    let fr = req.frame(&[], &[]);
+    let mut vars = Vec::new();
+    let mut evaluated = explain.then(Vec::new);
+    let mut target = None;
+    for (ex, to) in rules {
+        let matched = interp::eval(ex, &fr, &mut vars).as_bool();
+        if let Some(evaluated) = &mut evaluated {
+            evaluated.push(RouteTrace { to, matched });
+        }
+        if matched {
+            target = Some(to.as_str());
+            break;
+        }
+    }
+    (target.or(otherwise).unwrap_or_default(), evaluated)
 }
 
 /// The request-level state of one policy.
@@ -244,16 +267,27 @@ impl<'p> RequestState<'p> {
         }
     }
 
-    fn local_json(&self) -> J {
-        json!({"zone": self.tz.iana_name().unwrap_or("UTC"), "hour": self.local.hour, "minute": self.local.minute, "weekday": self.local.weekday})
-    }
-
-    fn values_json(&self) -> J {
-        let mut m = Map::new();
-        for (n, v) in self.p.checked.req_nodes.iter().zip(&self.req) {
-            m.insert(n.name.clone(), v.to_json(Some(&n.ty)));
+    /// This policy's step of the trace: local time and request-level values.
+    fn step(&self, routes: Option<Vec<RouteTrace<'p>>>) -> Step<'p> {
+        let p: &'p CompiledPolicy = self.p;
+        Step {
+            policy: p.name(),
+            local: LocalTrace {
+                zone: self.tz.iana_name().unwrap_or("UTC").to_string(),
+                hour: self.local.hour,
+                minute: self.local.minute,
+                weekday: self.local.weekday,
+            },
+            values: Named(
+                p.checked
+                    .req_nodes
+                    .iter()
+                    .zip(&self.req)
+                    .map(|(n, v)| (n.name.as_str(), v.to_json(Some(&n.ty))))
+                    .collect(),
+            ),
+            routes,
         }
-        J::Object(m)
     }
 }
 
@@ -272,417 +306,158 @@ fn field_path(ty: &crate::types::RecordTy, path: &[u16]) -> String {
     out.join(".")
 }
 
-/// One candidate during selection.
-struct Cand {
-    attrs: Arc<[Value]>,
-    vals: Vec<Value>,
-    score: f64,
-    /// Per guard: `None` pass, `Some(retry)` blocked (retry for time-based guards).
-    blocked: Vec<Option<Option<Timestamp>>>,
-}
-
-impl Cand {
-    fn id(&self) -> &str {
-        match self.attrs.first() {
-            Some(Value::Str(s)) => s,
-            _ => "",
-        }
-    }
-}
-
-fn select(
-    p: &CompiledPolicy,
-    mut req: RequestState,
-    opts: &Options,
-    ledger: &dyn Ledger,
-    path: Vec<String>,
-    mut trace_steps: Vec<J>,
-) -> Result<Decision, EvalError> {
-    let c = &p.checked;
-    // ---- candidates --------------------------------------------------------------------------
-    let mut cands: Vec<Cand> = c
-        .candidates
-        .fixed
-        .iter()
-        .map(|a| Cand {
-            attrs: a.clone(),
-            vals: Vec::new(),
-            score: f64::NAN,
-            blocked: Vec::new(),
-        })
-        .collect();
-    if let Some((list_path, map)) = &c.candidates.from
-        && let Some(Value::List(items)) = path_value(&req.ctx, list_path)
-    {
-        for item in items.iter() {
-            if let Value::Record(fields) = item {
-                let row: Vec<Value> = map
-                    .iter()
-                    .map(|i| {
-                        fields
-                            .get(*i as usize)
-                            .cloned()
-                            .flatten()
-                            .unwrap_or(Value::Null)
-                    })
-                    .collect();
-                cands.push(Cand {
-                    attrs: Arc::from(row),
-                    vals: Vec::new(),
-                    score: f64::NAN,
-                    blocked: Vec::new(),
-                });
-            }
-        }
-    }
-    let n = cands.len();
-    // ---- candidate nodes, column by column (per-candidate models run once, batched) -------------
-    let mut vars = Vec::new();
-    for (j, node) in c.cand_nodes.iter().enumerate() {
-        match (&node.kind, p.cand_models.get(j).and_then(Option::as_ref)) {
-            (NodeKind::Model(b), Some(run)) if n > 0 => {
-                let mut rows = Vec::with_capacity(n * b.inputs.len());
-                for cand in &cands {
-                    let fr = req.frame(&cand.attrs, &cand.vals);
-                    rows.extend(
-                        b.inputs
-                            .iter()
-                            .map(|e| interp::eval(e, &fr, &mut vars).as_f64() as f32),
-                    );
-                }
-                let started = std::time::Instant::now();
-                let out = run
-                    .model
-                    .run_column(rows, n, run.output, run.column)
-                    .map_err(|m| EvalError::Model {
-                        model: node.name.clone(),
-                        message: m,
-                    })?;
-                req.telemetry.inference += started.elapsed();
-                for (cand, v) in cands.iter_mut().zip(out) {
-                    req.telemetry.models.push(ModelOutput {
-                        model: node.name.clone(),
-                        candidate: Some(cand.id().to_string()),
-                        value: v,
-                    });
-                    cand.vals.push(Value::Float(v));
-                }
-            }
-            (NodeKind::Let(ex), _) => {
-                for cand in cands.iter_mut() {
-                    let v = interp::eval(ex, &req.frame(&cand.attrs, &cand.vals), &mut vars);
-                    cand.vals.push(v);
-                }
-            }
-            _ => cands
-                .iter_mut()
-                .for_each(|cand| cand.vals.push(Value::Null)),
-        }
-    }
-    if let Some(si) = c.score {
-        for cand in cands.iter_mut() {
-            cand.score = cand.vals.get(si as usize).map_or(f64::NAN, Value::as_f64);
-        }
-    }
-    // ---- stateless guards ------------------------------------------------------------------------
-    for (gi, g) in c.guards.iter().enumerate() {
-        match &g.kind {
-            GuardKind::Require {
-                ex,
-                level: Level::Request,
-            } => {
-                let pass = interp::eval(ex, &req.frame(&[], &[]), &mut vars).as_bool();
-                cands
-                    .iter_mut()
-                    .for_each(|cand| cand.blocked.push((!pass).then_some(None)));
-            }
-            GuardKind::Require {
-                ex,
-                level: Level::Candidate,
-            } => {
-                for cand in cands.iter_mut() {
-                    let pass =
-                        interp::eval(ex, &req.frame(&cand.attrs, &cand.vals), &mut vars).as_bool();
-                    cand.blocked.push((!pass).then_some(None));
-                }
-            }
-            GuardKind::Quiet { start, end } => {
-                let q = time::quiet(req.now, &req.tz, *start, *end);
-                cands
-                    .iter_mut()
-                    .for_each(|cand| cand.blocked.push(q.map(Some)));
-            }
-            _ => cands.iter_mut().for_each(|cand| cand.blocked.push(None)),
-        }
-        debug_assert!(cands.iter().all(|cand| cand.blocked.len() == gi + 1));
-    }
-    // ---- ranking: score descending (NaN last), then declaration / request order ------------------
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by(|&a, &b| {
-        let (x, y) = (cands[a].score, cands[b].score);
-        let key = |v: f64| if v.is_nan() { f64::NEG_INFINITY } else { v };
-        key(y).total_cmp(&key(x)).then(a.cmp(&b))
-    });
-    let k = match &c.select {
-        Selection::Top { k, .. } => *k,
-        _ => 1,
-    };
-    // ---- stateful guards and reservation ------------------------------------------------------------
-    let stateful: Vec<usize> = c
-        .guards
-        .iter()
-        .enumerate()
-        .filter(|(_, g)| g.kind.is_stateful())
-        .map(|(i, _)| i)
-        .collect();
-    let decision_id = opts.decision_id.clone().unwrap_or_else(next_decision_id);
-    let key = req.subject.as_ref().map(|s| LedgerKey {
-        policy: Arc::from(c.name.as_str()),
-        subject: Arc::from(s.as_str()),
-    });
-    let mut selected: Vec<usize>;
-    let mut attempts = 0;
-    loop {
-        let history = match (&key, stateful.is_empty()) {
-            (Some(k), false) => ledger.read(k)?,
-            _ => Default::default(),
-        };
-        let mut reserved: Vec<Action> = Vec::new();
-        selected = Vec::new();
-        let mut stateful_blocks: Vec<Vec<(usize, Option<Timestamp>)>> = vec![Vec::new(); n];
-        for &ci in &order {
-            let cand = &cands[ci];
-            let still_selecting = selected.len() < k;
-            let counted: &[Action] = if still_selecting { &reserved } else { &[] };
-            for &gi in &stateful {
-                if let Some(retry) = stateful_check(p, gi, cand, &history.actions, counted, &req) {
-                    stateful_blocks[ci].push((gi, retry));
-                }
-            }
-            let ok = cand.blocked.iter().all(Option::is_none) && stateful_blocks[ci].is_empty();
-            if ok && still_selecting {
-                selected.push(ci);
-                reserved.push(action_for(p, cand, &decision_id, req.now));
-            }
-        }
-        for (ci, blocks) in stateful_blocks.into_iter().enumerate() {
-            for (gi, retry) in blocks {
-                cands[ci].blocked[gi] = Some(retry);
-            }
-        }
-        let must_commit = !stateful.is_empty() && !reserved.is_empty() && !opts.dry_run;
-        let Some(k) = key.as_ref().filter(|_| must_commit) else {
-            break;
-        };
-        if ledger.commit(k, history.version, &reserved)? {
-            break;
-        }
-        attempts += 1;
-        if attempts > 1000 {
-            return Err(EvalError::Contention);
-        }
-        // Someone else committed first: re-decide the stateful guards on the new history.
-        for cand in cands.iter_mut() {
-            for &gi in &stateful {
-                cand.blocked[gi] = None;
-            }
-        }
-    }
-    // ---- the decision -----------------------------------------------------------------------------------
-    let fallback = match &c.select {
-        Selection::Best { fallback } | Selection::Top { fallback, .. } => fallback.as_deref(),
-        _ => None,
-    };
-    let score_of = |cand: &Cand| c.score.map(|_| cand.score).filter(|s| s.is_finite());
-    let mut outcome = if selected.is_empty() {
-        Outcome::None
-    } else {
-        Outcome::Selected
-    };
-    let mut sel: Vec<Selected> = selected
-        .iter()
-        .map(|&i| Selected {
-            id: cands[i].id().to_string(),
-            score: score_of(&cands[i]),
-        })
-        .collect();
-    if selected.is_empty()
-        && let Some(fb) = fallback
-        && let Some(cand) = cands.iter().find(|cand| cand.id() == fb)
-    {
-        outcome = Outcome::Fallback;
-        sel.push(Selected {
-            id: fb.to_string(),
-            score: score_of(cand),
-        });
-    }
-    let rejected: Vec<Rejected> = order
-        .iter()
-        .map(|&i| &cands[i])
-        .filter(|cand| cand.blocked.iter().any(Option::is_some))
-        .map(|cand| {
-            let guards = cand
-                .blocked
-                .iter()
-                .enumerate()
-                .filter(|(_, b)| b.is_some())
-                .map(|(gi, _)| c.guards[gi].name.clone())
-                .collect();
-            let retry_at = cand.blocked.iter().filter_map(|b| b.flatten()).max();
-            Rejected {
-                id: cand.id().to_string(),
-                guards,
-                retry_at,
-                score: score_of(cand),
-            }
-        })
-        .collect();
-    let trace = opts.explain.then(|| {
-        trace_steps.push(json!({"policy": c.name, "local": req.local_json(), "values": req.values_json()}));
-        let cands_json: Vec<J> = order
-            .iter()
-            .map(|&i| {
-                let cand = &cands[i];
-                let mut attrs = Map::new();
-                for (f, v) in c.candidates.attrs.fields.iter().zip(cand.attrs.iter()) {
-                    attrs.insert(f.name.clone(), v.to_json(Some(&f.ty)));
-                }
-                let mut vals = Map::new();
-                for (node, v) in c.cand_nodes.iter().zip(&cand.vals) {
-                    vals.insert(node.name.clone(), v.to_json(Some(&node.ty)));
-                }
-                let mut guards = Map::new();
-                for (g, b) in c.guards.iter().zip(&cand.blocked) {
-                    let entry = match b {
-                        None => json!({"pass": true}),
-                        Some(None) => json!({"pass": false}),
-                        Some(Some(t)) => json!({"pass": false, "retry_at": t.to_string()}),
-                    };
-                    guards.insert(g.name.clone(), entry);
-                }
-                json!({"id": cand.id(), "attributes": attrs, "values": vals, "guards": guards, "selected": selected.contains(&i)})
-            })
-            .collect();
-        json!({"steps": trace_steps, "candidates": cands_json})
-    });
-    Ok(Decision {
-        decision_id,
-        policy: c.name.clone(),
-        revision: p.revision.clone(),
-        now: req.now,
-        subject: req.subject.clone(),
-        outcome,
-        selected: sel,
-        rejected,
-        path,
-        trace,
-        telemetry: req.telemetry,
-    })
-}
-
-fn attr_string(v: &Value) -> String {
-    match v {
-        Value::Str(s) => s.to_string(),
-        other => other.to_json(None).to_string(),
-    }
-}
-
-fn action_for(p: &CompiledPolicy, cand: &Cand, decision_id: &str, now: Timestamp) -> Action {
-    let attrs: BTreeMap<String, String> = p
-        .group_attrs
-        .iter()
-        .filter_map(|(i, name)| {
-            cand.attrs
-                .get(*i as usize)
-                .map(|v| (name.clone(), attr_string(v)))
-        })
-        .collect();
-    Action {
-        decision_id: decision_id.to_string(),
-        candidate: cand.id().to_string(),
-        at: now,
-        attrs,
-    }
-}
-
-/// A past action's value of a grouping attribute: recorded with it, or, for a declared
-/// candidate, its declared value.
-fn action_attr(p: &CompiledPolicy, a: &Action, attr: u16) -> Option<String> {
-    let name = &p.checked.candidates.attrs.fields.get(attr as usize)?.name;
-    if let Some(v) = a.attrs.get(name) {
-        return Some(v.clone());
-    }
-    p.checked
-        .candidates
-        .fixed
-        .iter()
-        .find(|row| matches!(row.first(), Some(Value::Str(id)) if id.as_ref() == a.candidate))
-        .and_then(|row| row.get(attr as usize))
-        .map(attr_string)
-}
-
-/// Checks a cap or gap for one candidate. `None`: passes; `Some(retry)`: blocked until `retry`.
-fn stateful_check(
-    p: &CompiledPolicy,
-    gi: usize,
-    cand: &Cand,
-    history: &[Action],
-    reserved: &[Action],
-    req: &RequestState,
-) -> Option<Option<Timestamp>> {
-    let g = &p.checked.guards[gi];
-    let now = req.now;
-    let scope = match &g.kind {
-        GuardKind::Cap { scope, .. } | GuardKind::Gap { scope, .. } => *scope,
-        _ => return None,
-    };
-    let own_attr = match scope {
-        Scope::Attr(i) => cand.attrs.get(i as usize).map(attr_string),
-        _ => None,
-    };
-    let in_scope = |a: &&Action| {
-        a.at <= now
-            && match scope {
-                Scope::All => true,
-                Scope::Candidate => a.candidate == cand.id(),
-                Scope::Attr(i) => action_attr(p, a, i) == own_attr,
-            }
-    };
-    let actions = history.iter().chain(reserved.iter()).filter(in_scope);
-    match &g.kind {
-        GuardKind::Cap {
-            limit,
-            window: Window::Day,
-            ..
-        } => {
-            let start = time::day_start(now, &req.tz)?;
-            let count = actions.filter(|a| a.at >= start).count() as u64;
-            (count >= *limit).then(|| time::next_day(now, &req.tz))
-        }
-        GuardKind::Cap {
-            limit,
-            window: Window::Rolling(w),
-            ..
-        } => {
-            let from = now.checked_sub(*w).unwrap_or(Timestamp::MIN);
-            let mut times: Vec<Timestamp> = actions.filter(|a| a.at > from).map(|a| a.at).collect();
-            if (times.len() as u64) < *limit {
-                return None;
-            }
-            times.sort();
-            let idx = times.len() - *limit as usize;
-            Some(Some(time::add(times[idx], *w)))
-        }
-        GuardKind::Gap { gap, .. } => {
-            let last = actions.map(|a| a.at).max()?;
-            let until = time::add(last, *gap);
-            (until > now).then_some(Some(until))
-        }
-        _ => None,
-    }
-}
-
 /// Evaluates an expression-free helper for tests: the local time of `now` in `zone`.
 pub fn local_time(now: Timestamp, zone: &str) -> Option<Local> {
     TimeZone::get(zone).ok().map(|tz| time::local(now, &tz))
+}
+
+#[cfg(test)]
+#[allow(clippy::expect_used)]
+mod tests {
+    //! The decision and `explain` trace JSON, byte for byte, over routing, every guard kind,
+    //! reservations within one decision, fallbacks and request-list candidates. Model-free, so
+    //! the floats are the same on every machine.
+    use super::{Options, decide};
+    use crate::compile::{self, DecisionGraph};
+    use crate::ledger::MemoryLedger;
+    use crate::model::ModelStore;
+    use crate::source::SourceMap;
+    use serde_json::json;
+
+    const POLICIES: &str = r#"
+policy router {
+    context {
+        user: string
+        tz: string
+        on: bool
+        level: int
+        contacts: list<{ id: string, weight: float, muted: bool = false }>
+    }
+    let doubled = level * 2
+    route {
+        when doubled > 100 -> nowhere
+        when on -> picker
+        otherwise -> contacts
+    }
+}
+
+policy nowhere {
+    context { user: string }
+    select gate
+}
+
+policy picker {
+    context {
+        user: string
+        tz: string
+        on: bool
+        level: int
+    }
+    subject user zone tz
+    candidates {
+        a { channel: "push", weight: 3.0 }
+        b { channel: "push", weight: 2.0 }
+        c { channel: "email", weight: 1.0 }
+        d { channel: "email", weight: 0.5 }
+    }
+    let boosted = candidate.weight * level
+    score = boosted
+    guard switched_on: require on
+    guard not_c: require candidate.channel != "email" || candidate.weight > 0.75
+    guard one_push_a_day: cap 1 per day by candidate.channel
+    guard spaced: gap 2h by candidate
+    guard quiet: quiet 22:00 to 07:00
+    select top 2
+    fallback d
+}
+
+policy contacts {
+    context {
+        user: string
+        tz: string
+        contacts: list<{ id: string, weight: float, muted: bool = false }>
+    }
+    subject user zone tz
+    candidates from contacts
+    score = candidate.weight
+    guard not_muted: require !candidate.muted
+    guard weekly: cap 1 per 7d by candidate
+    guard total: cap 2 per 24h
+    select top 3
+}
+"#;
+
+    fn graph() -> DecisionGraph {
+        let mut sources = SourceMap::new();
+        sources.add("trace.policy", POLICIES);
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+        let build = compile::build(sources, &ModelStore::new(dir));
+        assert!(build.errors().next().is_none(), "{:?}", build.diagnostics);
+        build.graph.expect("graph")
+    }
+
+    /// Decides `ctx` at each time in turn on one ledger; every decision's JSON, explained.
+    fn decisions(ctx: serde_json::Value, times: &[&str]) -> String {
+        let g = graph();
+        let ledger = MemoryLedger::new();
+        let mut out = String::new();
+        for (i, now) in times.iter().enumerate() {
+            let opts = Options {
+                explain: true,
+                decision_id: Some(format!("d{i}")),
+                ..Options::at(now.parse().expect("now"))
+            };
+            let d = decide(&g, "router", &ctx, &opts, &ledger).expect("decision");
+            out.push_str(&serde_json::to_string(&d).expect("json"));
+            out.push('\n');
+            out.push_str(&serde_json::to_string_pretty(&d).expect("json"));
+            out.push('\n');
+        }
+        out
+    }
+
+    fn context(on: bool) -> serde_json::Value {
+        json!({
+            "user": "u1",
+            "tz": "Europe/Berlin",
+            "on": on,
+            "level": 2,
+            "contacts": [
+                {"id": "x", "weight": 0.5},
+                {"id": "y", "weight": 2.5, "muted": true},
+                {"id": "z", "weight": 1.5},
+                {"id": "w", "weight": 1.0},
+            ],
+        })
+    }
+
+    #[test]
+    fn fixed_candidates_through_caps_gaps_quiet_hours_and_fallback() {
+        insta::assert_snapshot!(decisions(
+            context(true),
+            &[
+                "2026-06-01T10:00:00Z",
+                "2026-06-01T11:00:00Z",
+                "2026-06-01T21:30:00Z",
+            ],
+        ));
+    }
+
+    #[test]
+    fn request_candidates_through_rolling_caps() {
+        insta::assert_snapshot!(decisions(
+            context(false),
+            &["2026-06-01T10:00:00Z", "2026-06-01T10:30:00Z"],
+        ));
+    }
+
+    #[test]
+    fn without_explain_there_is_no_trace() {
+        let g = graph();
+        let opts = Options::at("2026-06-01T10:00:00Z".parse().expect("now"));
+        let d =
+            decide(&g, "router", &context(true), &opts, &MemoryLedger::new()).expect("decision");
+        assert!(d.trace.is_none());
+        assert_eq!(d.path, vec!["router", "picker"]);
+    }
 }

@@ -453,40 +453,61 @@ fn next_below(t: f32) -> f32 {
     }
 }
 
-impl FlatEnsemble {
-    pub fn build(a: &TreeAttributes) -> TractResult<FlatEnsemble> {
-        let n = a.node_ids.len();
-        ensure!(n > 0, "the ensemble has no node (nodes_nodeids is empty)");
-        ensure!(n < (1 << 30), "too many nodes ({n})");
-        for (name, len) in [
-            ("nodes_treeids", a.tree_ids.len()),
-            ("nodes_featureids", a.feature_ids.len()),
-            ("nodes_modes", a.modes.len()),
-            ("nodes_values", a.values.len()),
-            ("nodes_truenodeids", a.true_ids.len()),
-            ("nodes_falsenodeids", a.false_ids.len()),
-        ] {
-            ensure!(len == n, "{name} has {len} entries, nodes_nodeids has {n}");
-        }
+/// Stage 1 of [`FlatEnsemble::build`]: there are nodes, and every per-node and per-weight
+/// attribute has one entry per node or weight.
+fn check_lengths(a: &TreeAttributes) -> TractResult<()> {
+    let n = a.node_ids.len();
+    ensure!(n > 0, "the ensemble has no node (nodes_nodeids is empty)");
+    ensure!(n < (1 << 30), "too many nodes ({n})");
+    for (name, len) in [
+        ("nodes_treeids", a.tree_ids.len()),
+        ("nodes_featureids", a.feature_ids.len()),
+        ("nodes_modes", a.modes.len()),
+        ("nodes_values", a.values.len()),
+        ("nodes_truenodeids", a.true_ids.len()),
+        ("nodes_falsenodeids", a.false_ids.len()),
+    ] {
+        ensure!(len == n, "{name} has {len} entries, nodes_nodeids has {n}");
+    }
+    ensure!(
+        a.missing_tracks_true.is_empty() || a.missing_tracks_true.len() == n,
+        "nodes_missing_value_tracks_true has {} entries, expected 0 or {n}",
+        a.missing_tracks_true.len()
+    );
+    let p = a.weight_prefix;
+    let nw = a.weight_node_ids.len();
+    for (name, len) in [
+        ("treeids", a.weight_tree_ids.len()),
+        ("ids", a.weight_column_ids.len()),
+        ("weights", a.weights.len()),
+    ] {
         ensure!(
-            a.missing_tracks_true.is_empty() || a.missing_tracks_true.len() == n,
-            "nodes_missing_value_tracks_true has {} entries, expected 0 or {n}",
-            a.missing_tracks_true.len()
+            len == nw,
+            "{p}_{name} has {len} entries, {p}_nodeids has {nw}"
         );
-        let p = a.weight_prefix;
-        let nw = a.weight_node_ids.len();
-        for (name, len) in [
-            ("treeids", a.weight_tree_ids.len()),
-            ("ids", a.weight_column_ids.len()),
-            ("weights", a.weights.len()),
-        ] {
-            ensure!(
-                len == nw,
-                "{p}_{name} has {len} entries, {p}_nodeids has {nw}"
-            );
-        }
+    }
+    Ok(())
+}
 
-        // (tree, node) -> index
+/// Stage 2: the nodes as trees, in the attributes' node order. Every node is unique, every
+/// branch's children exist in its tree and its feature is in range, and no tree has a cycle.
+struct Forest {
+    /// `(tree, node)` ids → node index.
+    index: HashMap<(i64, i64), usize>,
+    /// Per node: `(true child, false child)`; `(0, 0)` for a leaf.
+    children: Vec<(usize, usize)>,
+    /// Largest feature index a branch reads.
+    max_feature: usize,
+    /// The first node of each tree, as onnxruntime finds them: a new tree starts wherever the
+    /// tree id changes in node order.
+    roots: Vec<usize>,
+    /// Per node reached from a root: steps from it to its deepest leaf.
+    heights: Vec<u32>,
+}
+
+impl Forest {
+    fn group(a: &TreeAttributes) -> TractResult<Forest> {
+        let n = a.node_ids.len();
         let mut index: HashMap<(i64, i64), usize> = HashMap::with_capacity(n);
         for i in 0..n {
             if index.insert((a.tree_ids[i], a.node_ids[i]), i).is_some() {
@@ -497,9 +518,29 @@ impl FlatEnsemble {
                 );
             }
         }
+        let (children, max_feature) = Self::link(a, &index)?;
+        let mut roots = vec![];
+        for i in 0..n {
+            if i == 0 || a.tree_ids[i] != a.tree_ids[i - 1] {
+                roots.push(i);
+            }
+        }
+        let heights = Self::heights(a, &children, &roots)?;
+        Ok(Forest {
+            index,
+            children,
+            max_feature,
+            roots,
+            heights,
+        })
+    }
 
-        // children, features
-        let mut children = vec![(0usize, 0usize); n];
+    /// Each branch's children and the largest feature index read.
+    fn link(
+        a: &TreeAttributes,
+        index: &HashMap<(i64, i64), usize>,
+    ) -> TractResult<(Vec<(usize, usize)>, usize)> {
+        let mut children = vec![(0usize, 0usize); a.node_ids.len()];
         let mut max_feature = 0usize;
         for (i, child) in children.iter_mut().enumerate() {
             if a.modes[i] == NodeMode::Leaf {
@@ -533,24 +574,23 @@ impl FlatEnsemble {
                 lookup(a.false_ids[i], "false")?,
             );
         }
+        Ok((children, max_feature))
+    }
 
-        // roots, as onnxruntime finds them: a new tree starts wherever the tree
-        // id changes in node order.
-        let mut roots_orig = vec![];
-        for i in 0..n {
-            if i == 0 || a.tree_ids[i] != a.tree_ids[i - 1] {
-                roots_orig.push(i);
-            }
-        }
-
-        // cycle detection and node heights (iterative DFS, three colours)
+    /// Node heights, by an iterative depth-first search in three colours that rejects cycles.
+    fn heights(
+        a: &TreeAttributes,
+        children: &[(usize, usize)],
+        roots: &[usize],
+    ) -> TractResult<Vec<u32>> {
         const WHITE: u8 = 0;
         const GREY: u8 = 1;
         const BLACK: u8 = 2;
+        let n = a.node_ids.len();
         let mut colour = vec![WHITE; n];
         let mut height = vec![0u32; n];
         let mut stack: Vec<(usize, bool)> = vec![];
-        for &root in &roots_orig {
+        for &root in roots {
             if colour[root] != WHITE {
                 continue;
             }
@@ -584,14 +624,33 @@ impl FlatEnsemble {
                 }
             }
         }
+        Ok(height)
+    }
+}
 
-        // weights, sorted by (tree, node, position) like onnxruntime
+/// Stage 3: the weights of each leaf, sorted by (tree, node, position) like onnxruntime.
+/// Every weight's column is in range and its node exists; weights on branches are ignored, as
+/// onnxruntime does.
+struct LeafWeights {
+    /// Per node: `(start, len)` into `sorted`; `len` 0 for a branch or a leaf without weights.
+    ranges: Vec<(u32, u32)>,
+    /// `(column, weight)` pairs.
+    sorted: Vec<(u32, f32)>,
+    /// Every class/target id mentioned by the weights, leaves or not.
+    distinct_columns: usize,
+    all_non_negative: bool,
+}
+
+impl LeafWeights {
+    fn gather(a: &TreeAttributes, forest: &Forest) -> TractResult<LeafWeights> {
+        let p = a.weight_prefix;
+        let nw = a.weight_node_ids.len();
         let mut order: Vec<usize> = (0..nw).collect();
         order.sort_by_key(|&k| (a.weight_tree_ids[k], a.weight_node_ids[k], k));
-        let mut leaf_weights: Vec<(u32, u32)> = vec![(0, 0); n]; // (start, len) into `sorted`
+        let mut ranges: Vec<(u32, u32)> = vec![(0, 0); a.node_ids.len()];
         let mut sorted: Vec<(u32, f32)> = Vec::with_capacity(nw);
         let mut seen_columns = vec![false; a.n_columns];
-        let mut all_weights_non_negative = true;
+        let mut all_non_negative = true;
         for &k in &order {
             let col = a.weight_column_ids[k];
             ensure!(
@@ -602,10 +661,10 @@ impl FlatEnsemble {
             );
             seen_columns[col as usize] = true;
             if a.weights[k] < 0.0 {
-                all_weights_non_negative = false;
+                all_non_negative = false;
             }
             let key = (a.weight_tree_ids[k], a.weight_node_ids[k]);
-            let Some(&i) = index.get(&key) else {
+            let Some(&i) = forest.index.get(&key) else {
                 bail!(
                     "{p}_nodeids[{k}] / {p}_treeids[{k}] refer to node {} of tree {}, which does not exist",
                     key.1,
@@ -616,20 +675,43 @@ impl FlatEnsemble {
                 // onnxruntime ignores weights attached to branch nodes
                 continue;
             }
-            let (start, len) = &mut leaf_weights[i];
+            let (start, len) = &mut ranges[i];
             if *len == 0 {
                 *start = sorted.len() as u32;
             }
             *len += 1;
             sorted.push((col as u32, a.weights[k]));
         }
-        let distinct_weight_columns = seen_columns.iter().filter(|s| **s).count();
+        Ok(LeafWeights {
+            ranges,
+            sorted,
+            distinct_columns: seen_columns.iter().filter(|s| **s).count(),
+            all_non_negative,
+        })
+    }
 
-        // breadth-first relayout of everything reachable from the roots
+    /// The `(column, weight)` pairs of node `i`.
+    fn of(&self, i: usize) -> &[(u32, f32)] {
+        let (start, len) = self.ranges[i];
+        &self.sorted[start as usize..(start + len) as usize]
+    }
+}
+
+/// Stage 4: every node reachable from a root, tree by tree, each tree breadth-first.
+struct BreadthFirst {
+    /// New position → node index.
+    layout: Vec<usize>,
+    /// Node index → new position; `u32::MAX` for a node no root reaches.
+    new_index: Vec<u32>,
+}
+
+impl BreadthFirst {
+    fn of(a: &TreeAttributes, forest: &Forest) -> BreadthFirst {
+        let n = a.node_ids.len();
         let mut new_index = vec![u32::MAX; n];
         let mut layout: Vec<usize> = Vec::with_capacity(n);
         let mut queue = VecDeque::new();
-        for &root in &roots_orig {
+        for &root in &forest.roots {
             if new_index[root] != u32::MAX {
                 continue;
             }
@@ -640,7 +722,7 @@ impl FlatEnsemble {
                 if a.modes[i] == NodeMode::Leaf {
                     continue;
                 }
-                let (t, f) = children[i];
+                let (t, f) = forest.children[i];
                 for c in [t, f] {
                     if new_index[c] == u32::MAX {
                         new_index[c] = layout.len() as u32;
@@ -650,37 +732,72 @@ impl FlatEnsemble {
                 }
             }
         }
+        BreadthFirst { layout, new_index }
+    }
+}
 
-        // which columns do leaves write?
-        let mut leaf_column: Option<Option<u32>> = None; // None: no leaf yet; Some(None): several
-        for &i in &layout {
-            if a.modes[i] != NodeMode::Leaf {
-                continue;
-            }
-            let (start, len) = leaf_weights[i];
-            ensure!(
-                len > 0,
-                "leaf {} of tree {} has no weight ({p}_nodeids never mentions it)",
-                a.node_ids[i],
-                a.tree_ids[i]
-            );
-            for &(c, _) in &sorted[start as usize..(start + len) as usize] {
-                leaf_column = match leaf_column {
-                    None => Some(Some(c)),
-                    Some(Some(prev)) if prev == c => Some(Some(c)),
-                    _ => Some(None),
-                };
-            }
+/// Stage 5: which columns the reachable leaves write, one (inline payload) or several. Every
+/// reachable leaf has a weight.
+fn leaf_columns(
+    a: &TreeAttributes,
+    order: &BreadthFirst,
+    leaf_weights: &LeafWeights,
+) -> TractResult<Columns> {
+    let p = a.weight_prefix;
+    let mut leaf_column: Option<Option<u32>> = None; // None: no leaf yet; Some(None): several
+    for &i in &order.layout {
+        if a.modes[i] != NodeMode::Leaf {
+            continue;
         }
-        let columns = if a.first_weight_only {
-            Columns::Single(0)
-        } else {
-            match leaf_column {
-                Some(Some(c)) => Columns::Single(c as usize),
-                _ => Columns::Multi,
-            }
-        };
+        let ws = leaf_weights.of(i);
+        ensure!(
+            !ws.is_empty(),
+            "leaf {} of tree {} has no weight ({p}_nodeids never mentions it)",
+            a.node_ids[i],
+            a.tree_ids[i]
+        );
+        for &(c, _) in ws {
+            leaf_column = match leaf_column {
+                None => Some(Some(c)),
+                Some(Some(prev)) if prev == c => Some(Some(c)),
+                _ => Some(None),
+            };
+        }
+    }
+    Ok(if a.first_weight_only {
+        Columns::Single(0)
+    } else {
+        match leaf_column {
+            Some(Some(c)) => Columns::Single(c as usize),
+            _ => Columns::Multi,
+        }
+    })
+}
 
+/// Stage 6: the breadth-first nodes in their final form (see the module documentation):
+/// comparisons normalized to `x <= t` unless BRANCH_EQ / BRANCH_NEQ is present, leaves pointing
+/// at themselves with their payload in `threshold`.
+struct FlatNodes {
+    nodes: Vec<Node>,
+    /// Per-node mode, only when not `normalized`.
+    modes: Vec<u8>,
+    normalized: bool,
+    any_nan_left: bool,
+    /// For `Columns::Multi`.
+    leaf_ranges: Vec<(u32, u32)>,
+    /// For `Columns::Multi`.
+    weights: Vec<(u32, f32)>,
+}
+
+impl FlatNodes {
+    fn lay_out(
+        a: &TreeAttributes,
+        forest: &Forest,
+        order: &BreadthFirst,
+        leaf_weights: &LeafWeights,
+        columns: Columns,
+    ) -> TractResult<FlatNodes> {
+        let layout = &order.layout;
         let normalized = !layout
             .iter()
             .any(|&i| matches!(a.modes[i], NodeMode::BranchEq | NodeMode::BranchNeq));
@@ -695,8 +812,7 @@ impl FlatEnsemble {
             let new = new as u32;
             let mode = a.modes[i];
             if mode == NodeMode::Leaf {
-                let (start, len) = leaf_weights[i];
-                let ws = &sorted[start as usize..(start + len) as usize];
+                let ws = leaf_weights.of(i);
                 let payload = match columns {
                     Columns::Single(_) if a.first_weight_only => {
                         ws.first().map(|w| w.1).unwrap_or(0.0)
@@ -709,7 +825,7 @@ impl FlatEnsemble {
                         acc
                     }
                     Columns::Multi => {
-                        let range = (weights.len() as u32, len);
+                        let range = (weights.len() as u32, ws.len() as u32);
                         weights.extend_from_slice(ws);
                         leaf_ranges.push(range);
                         f32::from_bits(leaf_ranges.len() as u32 - 1)
@@ -726,8 +842,8 @@ impl FlatEnsemble {
                 }
                 continue;
             }
-            let (t, f) = children[i];
-            let (t, f) = (new_index[t], new_index[f]);
+            let (t, f) = forest.children[i];
+            let (t, f) = (order.new_index[t], order.new_index[f]);
             let feature = a.feature_ids[i] as u32;
             let thr = a.values[i];
             let missing = mt(i);
@@ -764,29 +880,51 @@ impl FlatEnsemble {
             };
             nodes.push(node);
         }
-
-        let roots: Vec<u32> = roots_orig.iter().map(|&r| new_index[r]).collect();
-        let depths: Vec<u32> = roots_orig.iter().map(|&r| height[r]).collect();
-        let complete = if normalized {
-            Complete::build(&nodes, &roots, &depths)
-        } else {
-            None
-        };
-
-        Ok(FlatEnsemble {
+        Ok(FlatNodes {
             nodes,
             modes,
             normalized,
             any_nan_left,
-            roots,
-            depths,
             leaf_ranges,
             weights,
+        })
+    }
+}
+
+impl FlatEnsemble {
+    /// Builds the layout in stages, each checking what it relies on: the attributes' lengths
+    /// ([`check_lengths`]) → the nodes grouped into trees, cycles rejected ([`Forest`]) → the
+    /// leaves' weights ([`LeafWeights`]) → the breadth-first order ([`BreadthFirst`]) → the
+    /// columns leaves write ([`leaf_columns`]) → the flat nodes ([`FlatNodes`]) → the complete
+    /// layout, when it applies ([`Complete::build`]).
+    pub fn build(a: &TreeAttributes) -> TractResult<FlatEnsemble> {
+        check_lengths(a)?;
+        let forest = Forest::group(a)?;
+        let leaf_weights = LeafWeights::gather(a, &forest)?;
+        let order = BreadthFirst::of(a, &forest);
+        let columns = leaf_columns(a, &order, &leaf_weights)?;
+        let flat = FlatNodes::lay_out(a, &forest, &order, &leaf_weights, columns)?;
+        let roots: Vec<u32> = forest.roots.iter().map(|&r| order.new_index[r]).collect();
+        let depths: Vec<u32> = forest.roots.iter().map(|&r| forest.heights[r]).collect();
+        let complete = if flat.normalized {
+            Complete::build(&flat.nodes, &roots, &depths)
+        } else {
+            None
+        };
+        Ok(FlatEnsemble {
+            nodes: flat.nodes,
+            modes: flat.modes,
+            normalized: flat.normalized,
+            any_nan_left: flat.any_nan_left,
+            roots,
+            depths,
+            leaf_ranges: flat.leaf_ranges,
+            weights: flat.weights,
             columns,
             n_columns: a.n_columns,
-            min_width: max_feature + 1,
-            distinct_weight_columns,
-            all_weights_non_negative,
+            min_width: forest.max_feature + 1,
+            distinct_weight_columns: leaf_weights.distinct_columns,
+            all_weights_non_negative: leaf_weights.all_non_negative,
             complete,
         })
     }
