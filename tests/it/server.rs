@@ -1171,6 +1171,21 @@ fn signal(pid: u32, sig: &str) {
     assert!(ok, "kill {sig} {pid}");
 }
 
+/// Reads the server's log lines until one contains `needle`; returns it. Bounded only as a hang
+/// guard; `seen` keeps everything read, for the failure message.
+fn log_line(rx: &std::sync::mpsc::Receiver<String>, seen: &mut String, needle: &str) -> String {
+    loop {
+        let line = rx
+            .recv_timeout(HANG)
+            .unwrap_or_else(|_| panic!("no `{needle}` in the log:\n{seen}"));
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains(needle) {
+            return line;
+        }
+    }
+}
+
 #[test]
 fn the_binary_reloads_on_sighup_and_flushes_the_log_on_sigterm() {
     use std::io::BufRead;
@@ -1206,41 +1221,25 @@ fn the_binary_reloads_on_sighup_and_flushes_the_log_on_sigterm() {
         }
     });
     let mut seen = String::new();
-    let addr = loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| panic!("no address in\n{seen}"));
-        seen.push_str(&line);
-        seen.push('\n');
-        if let Some(rest) = line.split("addr=").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
+    let line = log_line(&rx, &mut seen, "addr=");
+    let addr = line.split("addr=").nth(1).unwrap();
+    let addr = addr.split_whitespace().next().unwrap().to_string();
     let body = with(context(), "now", json!("2026-11-23T17:00:00Z")).to_string();
     let (code, d) = http(&addr, "POST", "/v1/decide/notifications", &body);
     assert_eq!(code, 200, "{d}");
     let first: Value = serde_json::from_str(&d).unwrap();
+    assert_eq!(first["revision"], revision_of(&models, &base));
 
-    std::fs::write(
-        policies.join("notifications.policy"),
-        valid_version(&base, 7),
-    )
-    .unwrap();
+    let edited = valid_version(&base, 7);
+    std::fs::write(policies.join("notifications.policy"), &edited).unwrap();
     signal(child.id(), "-HUP");
-    let started = Instant::now();
-    let second = loop {
-        let (code, d) = http(&addr, "POST", "/v1/decide/notifications", &body);
-        assert_eq!(code, 200, "{d}");
-        let d: Value = serde_json::from_str(&d).unwrap();
-        if d["revision"] != first["revision"] {
-            break d;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "SIGHUP did not reload"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    // The server says when the reload SIGHUP started has swapped the new set in.
+    log_line(&rx, &mut seen, "SIGHUP: reloading");
+    log_line(&rx, &mut seen, "policy set loaded");
+    let (code, d) = http(&addr, "POST", "/v1/decide/notifications", &body);
+    assert_eq!(code, 200, "{d}");
+    let second: Value = serde_json::from_str(&d).unwrap();
+    assert_eq!(second["revision"], revision_of(&models, &edited));
 
     signal(child.id(), "-TERM");
     let status = child.wait().unwrap();
@@ -1250,15 +1249,17 @@ fn the_binary_reloads_on_sighup_and_flushes_the_log_on_sigterm() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.first().unwrap()["decision_id"], first["decision_id"]);
-    assert_eq!(lines.last().unwrap()["decision_id"], second["decision_id"]);
+    let ids: Vec<&Value> = lines.iter().map(|l| &l["decision_id"]).collect();
+    assert_eq!(ids, [&first["decision_id"], &second["decision_id"]]);
 }
 
-/// Guards "one consistent set, never half of one": a `git checkout` that renames a policy and
-/// the route into it touches two files; either file alone does not check (a route to a missing
-/// policy), so a reload between the two writes would be refused.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_checkout_changing_two_files_is_reloaded_as_one_set() {
+/// Guards "one consistent set, never half of one", with
+/// `debounce_makes_a_checkout_of_two_files_20_ms_apart_one_reload`: a `git checkout` that
+/// renames a policy and the route into it touches two files, and either file alone does not
+/// check (a route to a missing policy). A reload after both writes serves the new set; one
+/// between them is refused and keeps serving the old set whole. The test is the trigger.
+#[tokio::test]
+async fn a_checkout_is_only_valid_whole_and_half_of_one_keeps_the_old_set() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("policies");
     std::fs::create_dir_all(&dir).unwrap();
@@ -1274,37 +1275,28 @@ async fn a_checkout_changing_two_files_is_reloaded_as_one_set() {
     };
     std::fs::write(dir.join("gate.policy"), gate("gate_a")).unwrap();
     std::fs::write(dir.join("router.policy"), router("gate_a")).unwrap();
-    let mut config = Config::new(dir.clone(), root().join("models"));
-    config.debounce = Duration::from_millis(100);
-    let state = loaded(config.clone());
-    let _watch = server::watch::watch(state.clone(), config.debounce).unwrap();
+    let state = loaded(Config::new(dir.clone(), root().join("models")));
     let app = server::app(state.clone());
+    let routed_to = || async {
+        let (status, d) = send(&app, "POST", "/v1/decide/router", r#"{"x": 3}"#).await;
+        assert_eq!(status, StatusCode::OK, "{d:#}");
+        d["policy"].as_str().unwrap().to_string()
+    };
 
-    for (i, name) in ["gate_b", "gate_c", "gate_d"].into_iter().enumerate() {
-        // Two files, 20 ms apart, as a checkout writes them.
+    let mut before = "gate_a";
+    for name in ["gate_b", "gate_c", "gate_d"] {
         std::fs::write(dir.join("gate.policy"), gate(name)).unwrap();
-        std::thread::sleep(Duration::from_millis(20));
+        assert!(!state.reload(), "half of the checkout to {name} loaded");
+        assert_eq!(routed_to().await, before);
         std::fs::write(dir.join("router.policy"), router(name)).unwrap();
-        let started = Instant::now();
-        loop {
-            let (status, d) = send(&app, "POST", "/v1/decide/router", r#"{"x": 3}"#).await;
-            assert_eq!(status, StatusCode::OK, "{d:#}");
-            if d["policy"] == name {
-                break;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "checkout {i} never served"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        assert!(state.reload(), "the checkout to {name} did not load");
+        assert_eq!(routed_to().await, name);
+        before = name;
     }
     let (_, m) = get(&app, "/metrics").await;
     let m = m.as_str().unwrap();
-    assert!(
-        !m.contains("policy_reloads_total{result=\"error\"}"),
-        "a half set was built:\n{m}"
-    );
+    assert_eq!(metric(m, "policy_reloads_total{result=\"ok\"}"), 4.0);
+    assert_eq!(metric(m, "policy_reloads_total{result=\"error\"}"), 3.0);
     assert_eq!(metric(m, "policy_reload_error"), 0.0);
 }
 
