@@ -123,8 +123,9 @@ fn model_predict_prints_every_output_by_name_with_nulls_as_missing() {
 
 #[test]
 fn model_predict_rejects_a_row_of_the_wrong_width() {
-    std::fs::write(std::env::temp_dir().join("bad_rows.json"), "[[1, 2]]").unwrap();
-    let path = std::env::temp_dir().join("bad_rows.json");
+    let rows = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(rows.path(), "[[1, 2]]").unwrap();
+    let path = rows.path();
     let (code, _, err) = policy(&[
         "model",
         "predict",

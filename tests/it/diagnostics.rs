@@ -1,18 +1,45 @@
 //! Every diagnostic code has a fixture `tests/fixtures/diagnostics/<CODE>.policy`; its rendered
 //! output (human and JSON) is an insta snapshot.
 
-use policy_engine::compile;
+use policy_engine::compile::{self, Build};
 use policy_engine::diagnostics::{self, CODES, Code};
 use policy_engine::model::ModelStore;
-use std::path::PathBuf;
+use policy_engine::source::SourceMap;
+
+/// Builds one fixture as `policy check` run from the repository root reports it, without
+/// touching the process's working directory (the tests of this binary run in parallel threads):
+/// the file is read by its absolute path but named relative to the root, and the models
+/// directory's absolute prefix is taken out of the messages, so snapshots do not depend on
+/// where the checkout lives.
+fn build_fixture(code: &str) -> Build {
+    let root = super::root();
+    let path = root.join(format!("tests/fixtures/diagnostics/{code}.policy"));
+    let loaded = compile::load_sources(&[path]).expect("fixture exists");
+    let mut sources = SourceMap::new();
+    for (_, f) in loaded.files() {
+        let name = f.path.strip_prefix(root).unwrap_or(&f.path);
+        match &f.unreadable {
+            Some(why) => sources.add_unreadable(name, why),
+            None => sources.add(name, f.text.clone()),
+        };
+    }
+    let mut build = compile::build(sources, &ModelStore::new(root.join("models")));
+    let prefix = format!("{}/", root.display());
+    let relative = |s: &mut String| *s = s.replace(&prefix, "");
+    for d in &mut build.diagnostics {
+        relative(&mut d.message);
+        d.help.iter_mut().for_each(relative);
+        d.labels
+            .iter_mut()
+            .filter_map(|l| l.message.as_mut())
+            .for_each(relative);
+    }
+    build
+}
 
 /// Checks one fixture; returns the rendered human output, the JSON, and the codes found.
 fn check_fixture(name: &str) -> (String, String, Vec<Code>) {
-    // Relative paths keep snapshots independent of where the checkout lives.
-    let _cwd = std::env::set_current_dir(super::root());
-    let path = PathBuf::from(format!("tests/fixtures/diagnostics/{name}.policy"));
-    let sources = compile::load_sources(&[path]).expect("fixture exists");
-    let build = compile::build(sources, &ModelStore::new("models"));
+    let build = build_fixture(name);
     let human = diagnostics::render_human(&build.diagnostics, &build.sources, false);
     let json: Vec<_> = build
         .diagnostics
@@ -46,12 +73,8 @@ fn every_code_has_a_fixture_that_produces_it() {
 #[test]
 fn messages_follow_the_style_guide() {
     // Lowercase first letter, no trailing period: the cedar-style rule this project keeps.
-    let _cwd = std::env::set_current_dir(super::root());
     for info in CODES {
-        let path = PathBuf::from(format!("tests/fixtures/diagnostics/{}.policy", info.code));
-        let sources = compile::load_sources(&[path]).expect("fixture exists");
-        let build = compile::build(sources, &ModelStore::new("models"));
-        for d in &build.diagnostics {
+        for d in &build_fixture(info.code).diagnostics {
             let first = d.message.chars().next().unwrap_or('a');
             assert!(
                 !first.is_uppercase(),
