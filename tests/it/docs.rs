@@ -12,6 +12,8 @@
 //!   that policy reports (no marker: it checks clean). Every such example must also be shown
 //!   with a `$ policy check NAME` console block, so its rendered output is compared too.
 //! - `README.md` runs from the repository root with no scratch directory.
+//! - A failure in `docs/NAME.md` is reported as `/tmp/.../NAME.md:LINE`, the scratch copy: the
+//!   line is the same in the doc.
 //!
 //! # Console blocks (trycmd syntax)
 //!
