@@ -13,6 +13,7 @@
 //!   expect:                                    # every key optional; only given keys are checked
 //!     selected: [digest]                       # selected ids, in order
 //!     rejected: { reminder: [quiet_hours] }    # every rejected id and its blocking guards
+//!     retry_at: { reminder: 2026-11-24T13:00:00Z }  # when a rejected id may be retried
 //!     path: [notifications]                    # the route path
 //!     scores: { digest: { min: 0.5, max: 1 } } # score bounds of selected or rejected ids
 //!     nothing_selected: true
@@ -21,6 +22,10 @@
 //!
 //! `rejected`, when given, is the whole set: a candidate rejected but not listed fails the case,
 //! and `rejected: {}` says nothing is rejected. Guard names compare in any order.
+//!
+//! `retry_at` checks only the ids it lists: each must be rejected with exactly that `retry_at`
+//! (an RFC 3339 instant, compared as an instant, so `08:00:00-05:00` equals `13:00:00Z`), or
+//! `null` for a candidate rejected with no `retry_at` (only `require` guards block it).
 
 use crate::compile::DecisionGraph;
 use crate::decision::{Decision, Outcome};
@@ -52,6 +57,8 @@ pub struct Case {
 pub struct Expect {
     pub selected: Option<Vec<String>>,
     pub rejected: Option<BTreeMap<String, Vec<String>>>,
+    /// `retry_at` of rejected ids; `None` (YAML `null`) expects a rejection without one.
+    pub retry_at: Option<BTreeMap<String, Option<Timestamp>>>,
     pub path: Option<Vec<String>>,
     pub scores: Option<BTreeMap<String, Bounds>>,
     pub nothing_selected: Option<bool>,
@@ -261,6 +268,19 @@ pub fn compare(expect: &Expect, d: &Decision) -> Vec<Mismatch> {
         for (id, g) in &got {
             if !want.contains_key(*id) {
                 push(format!("rejected.{id}"), "not rejected".into(), list(g));
+            }
+        }
+    }
+    if let Some(want) = &expect.retry_at {
+        let show = |t: &Option<Timestamp>| match t {
+            Some(t) => t.to_string(),
+            None => "no retry_at".to_string(),
+        };
+        for (id, at) in want {
+            match d.rejected.iter().find(|r| &r.id == id) {
+                Some(r) if r.retry_at == *at => {}
+                Some(r) => push(format!("retry_at.{id}"), show(at), show(&r.retry_at)),
+                None => push(format!("retry_at.{id}"), show(at), "not rejected".into()),
             }
         }
     }

@@ -112,6 +112,63 @@ fn every_policy_has_cases_that_block_and_pass_each_guard_and_take_each_route() {
     }
 }
 
+#[test]
+fn quiet_hours_ending_inside_a_dst_transition_retry_at_the_right_instant() {
+    let (code, out, err) = policy(&["test", "tests/fixtures/test/quiet_edges/"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(out.lines().last(), Some("4 passed, 0 failed"), "{out}");
+}
+
+#[test]
+fn retry_at_compares_instants_and_null_expects_none() {
+    let mut sources = policy_engine::source::SourceMap::new();
+    sources.add(
+        "gate.policy",
+        "policy gate {\n  context { user_id: string  timezone: string  ok: bool }\n  \
+         subject user_id zone timezone\n  guard allowed: require ok\n  \
+         guard quiet_hours: quiet 22:00 to 08:00\n  select gate\n}\n"
+            .to_string(),
+    );
+    let store = policy_engine::model::ModelStore::new(super::root().join("models"));
+    let graph = compile::build(sources, &store).graph.expect("graph");
+    let yaml = r#"
+- name: only a require guard blocks, so no retry_at
+  policy: gate
+  now: 2026-11-23T17:00:00Z
+  context: { user_id: u1, timezone: America/New_York, ok: false }
+  expect: { retry_at: { gate: null } }
+- name: an offset names the same instant as Z
+  policy: gate
+  now: 2026-11-24T04:30:00Z
+  context: { user_id: u1, timezone: America/New_York, ok: true }
+  expect: { retry_at: { gate: 2026-11-24T08:00:00-05:00 } }
+- name: null where there is a retry_at, and an id that is not rejected
+  policy: gate
+  now: 2026-11-24T04:30:00Z
+  context: { user_id: u1, timezone: America/New_York, ok: true }
+  expect: { retry_at: { gate: null, other: 2026-11-24T13:00:00Z } }
+"#;
+    let cases = testing::parse_cases(yaml).unwrap();
+    let run: Vec<Vec<testing::Mismatch>> = cases
+        .iter()
+        .map(|lc| testing::run_case(&graph, &lc.case))
+        .collect();
+    assert!(run[0].is_empty(), "{:?}", run[0]);
+    assert!(run[1].is_empty(), "{:?}", run[1]);
+    let mismatch = |field: &str, expected: &str, actual: &str| testing::Mismatch {
+        field: field.into(),
+        expected: expected.into(),
+        actual: actual.into(),
+    };
+    assert_eq!(
+        run[2],
+        vec![
+            mismatch("retry_at.gate", "no retry_at", "2026-11-24T13:00:00Z"),
+            mismatch("retry_at.other", "2026-11-24T13:00:00Z", "not rejected"),
+        ]
+    );
+}
+
 /// Redacts case times in JUnit output.
 fn junit_filters() -> Vec<(&'static str, &'static str)> {
     vec![(r#"time="[0-9.]+""#, r#"time="[time]""#)]
@@ -119,13 +176,22 @@ fn junit_filters() -> Vec<(&'static str, &'static str)> {
 
 #[test]
 fn wrong_cases_fail_naming_their_file_and_line_in_text() {
-    let (code, out, err) = policy(&["test", "tests/fixtures/test/", "--policies", "policies/"]);
+    let (code, out, err) = policy(&[
+        "test",
+        "tests/fixtures/test/wrong.test.yaml",
+        "--policies",
+        "policies/",
+    ]);
     assert_eq!(code, 1, "{err}");
     assert!(
         out.contains("FAIL tests/fixtures/test/wrong.test.yaml:24 wrong selection"),
         "{out}"
     );
-    assert_eq!(out.lines().last(), Some("1 passed, 3 failed"));
+    assert!(
+        out.contains("       retry_at.reminder\n         expected: 2026-11-24T12:00:00Z\n         actual:   2026-11-24T13:00:00Z\n"),
+        "{out}"
+    );
+    assert_eq!(out.lines().last(), Some("1 passed, 4 failed"));
     insta::assert_snapshot!("wrong_text", out);
 }
 
@@ -140,7 +206,7 @@ fn wrong_cases_fail_in_junit() {
         "junit",
     ]);
     assert_eq!(code, 1, "{err}");
-    assert_eq!(err.trim_end(), "1 passed, 3 failed");
+    assert_eq!(err.trim_end(), "1 passed, 4 failed");
     insta::with_settings!({ filters => junit_filters() }, {
         insta::assert_snapshot!("wrong_junit", out);
     });
