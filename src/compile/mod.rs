@@ -85,44 +85,10 @@ impl Build {
     }
 }
 
-/// Every `.policy` file under the given files and directories, sorted, read into a source map.
-/// A path that does not exist is an IO error; a file that cannot be read or is not UTF-8 is
-/// added empty and reported by [`build`] as `P0003`.
+/// Every `.policy` file under the given files and directories, sorted, read into a source map;
+/// see [`crate::loader::read_policy_files`] for what is refused.
 pub fn load_sources(paths: &[PathBuf]) -> std::io::Result<SourceMap> {
-    let mut files = Vec::new();
-    for p in paths {
-        collect(p, &mut files)?;
-    }
-    files.sort();
-    files.dedup();
-    let mut map = SourceMap::new();
-    for f in files {
-        match std::fs::read(&f).map(String::from_utf8) {
-            Ok(Ok(text)) => map.add(f, text),
-            Ok(Err(_)) => map.add_unreadable(f, "the file is not UTF-8"),
-            Err(e) => map.add_unreadable(f, &e.to_string()),
-        };
-    }
-    Ok(map)
-}
-
-fn collect(p: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    let meta = std::fs::metadata(p)?;
-    if meta.is_dir() {
-        for entry in std::fs::read_dir(p)? {
-            let path = entry?.path();
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            if name.starts_with('.') {
-                continue;
-            }
-            if path.is_dir() || path.extension().is_some_and(|e| e == "policy") {
-                collect(&path, out)?;
-            }
-        }
-    } else {
-        out.push(p.to_path_buf());
-    }
-    Ok(())
+    crate::loader::read_policy_files(paths)
 }
 
 /// Parses, checks and compiles a source map against the models in `models`.

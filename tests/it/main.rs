@@ -4,6 +4,7 @@
 mod ci_formats;
 mod cli;
 mod concurrency;
+mod confinement;
 mod diagnostics;
 mod diff;
 mod docs;
