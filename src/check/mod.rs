@@ -539,7 +539,7 @@ impl<'a> PolicyChecker<'a> {
                 )
             {
                 self.diags.push(
-                    Diagnostic::new(Code::DuplicateName, format!("`{name}` is a reserved name"))
+                    Diagnostic::new(Code::ReservedName, format!("`{name}` is a reserved name"))
                         .label(*span, "reserved")
                         .help("choose another name"),
                 );
@@ -718,7 +718,7 @@ impl<'a> PolicyChecker<'a> {
                         ast::Window::Rolling(s) => self.duration(s).map(Window::Rolling),
                     };
                     if limit.0 == 0 {
-                        self.diags.push(Diagnostic::new(Code::InvalidDuration, "a cap of 0 blocks every action").label(limit.1, "zero").help("use a cap of at least 1, or a `require false` guard to turn the policy off"));
+                        self.diags.push(Diagnostic::new(Code::ZeroCap, "a cap of 0 blocks every action").label(limit.1, "zero").help("use a cap of at least 1, or a `require false` guard to turn the policy off"));
                     }
                     let sc = self.scope(scope, cand_attrs.as_deref());
                     match (w, sc) {
@@ -926,7 +926,7 @@ impl<'a> PolicyChecker<'a> {
                     .join(" → ");
                 self.diags.push(
                     Diagnostic::new(
-                        Code::DuplicateName,
+                        Code::ValueCycle,
                         format!("values depend on each other in a cycle: {names}"),
                     )
                     .label(defs[cycle[0]].1, "part of the cycle")
@@ -1311,7 +1311,7 @@ impl<'a> PolicyChecker<'a> {
         if m.per.is_none() {
             self.diags.push(
                 Diagnostic::new(
-                    Code::ModelFile,
+                    Code::ModelPer,
                     format!("model `{name}` does not say how often it runs"),
                 )
                 .label(m.name.span, "no `per`")

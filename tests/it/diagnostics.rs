@@ -31,6 +31,10 @@ fn check_fixture(name: &str) -> (String, String, Vec<Code>) {
 fn every_code_has_a_fixture_that_produces_it() {
     for info in CODES {
         let code = Code::parse(info.code).expect("registry code parses");
+        if code == Code::Internal {
+            // A bug in policy-engine, not in a policy: no fixture can produce it.
+            continue;
+        }
         let (human, json, codes) = check_fixture(info.code);
         assert!(
             codes.contains(&code),
@@ -47,7 +51,7 @@ fn every_code_has_a_fixture_that_produces_it() {
 fn messages_follow_the_style_guide() {
     // Lowercase first letter, no trailing period: the cedar-style rule this project keeps.
     let _cwd = std::env::set_current_dir(super::root());
-    for info in CODES {
+    for info in CODES.iter().filter(|i| i.code != Code::Internal.as_str()) {
         let path = PathBuf::from(format!("tests/fixtures/diagnostics/{}.policy", info.code));
         let sources = compile::load_sources(&[path]).expect("fixture exists");
         let build = compile::build(sources, &ModelStore::new("models"));
