@@ -8,7 +8,7 @@ mod model_contract;
 pub use checked::*;
 pub use model_contract::{ModelCatalog, ModelInfo, OutputInfo};
 
-use crate::diagnostics::{Code, Diagnostic, did_you_mean};
+use crate::diagnostics::{Code, Diagnostic, a_code, count, did_you_mean};
 use crate::source::Span;
 use crate::syntax::ast;
 use crate::types::{FieldTy, RecordTy, Ty, Value};
@@ -203,8 +203,11 @@ fn scalar_ty(s: ast::Scalar) -> Ty {
 /// A literal as a value of type `ty`, or a diagnostic.
 fn literal_value(l: &ast::Literal, ty: &Ty) -> Result<Value, Diagnostic> {
     let bad = || {
-        Diagnostic::new(Code::InvalidLiteral, format!("expected a `{ty}` literal"))
-            .label(l.span, format!("not a `{ty}`"))
+        Diagnostic::new(
+            Code::InvalidLiteral,
+            format!("expected {} literal", a_code(ty)),
+        )
+        .label(l.span, format!("not {}", a_code(ty)))
     };
     Ok(match (&l.kind, ty) {
         (ast::LiteralKind::Int(i), Ty::Int) => Value::Int(*i),
@@ -230,6 +233,15 @@ fn literal_value(l: &ast::Literal, ty: &Ty) -> Result<Value, Diagnostic> {
         }
         _ => return Err(bad()),
     })
+}
+
+/// A number as a literal of its type writes it: `1`, `1.0`, `0.25`.
+fn number(v: &Value) -> String {
+    match v {
+        Value::Float(f) => format!("{f:?}"),
+        Value::Int(i) => i.to_string(),
+        other => format!("{}", other.as_f64()),
+    }
 }
 
 /// The natural type of an attribute literal.
@@ -380,7 +392,7 @@ impl<'a> PolicyChecker<'a> {
                         self.diags.push(
                             Diagnostic::new(
                                 Code::TypeMismatch,
-                                format!("`{seg}` is a `{ty}`, which has no fields"),
+                                format!("`{seg}` is {}, which has no fields", a_code(&ty)),
                             )
                             .label(path.span, "here"),
                         );
@@ -492,6 +504,8 @@ impl<'a> PolicyChecker<'a> {
                 let (lv, hv) = (literal_value(lo, &ty), literal_value(hi, &ty));
                 match (lv, hv) {
                     (Ok(l), Ok(h)) => {
+                        // Shown as the param's type writes them: `0.0..1.0`, not `0..1`.
+                        let (ls, hs, vs) = (number(&l), number(&h), number(&v));
                         let (l, h, val) = (l.as_f64(), h.as_f64(), v.as_f64());
                         if l > h {
                             self.diags.push(
@@ -507,14 +521,14 @@ impl<'a> PolicyChecker<'a> {
                                 Diagnostic::new(
                                     Code::ParamRange,
                                     format!(
-                                        "`{}` is {val}, outside its range {l}..{h}",
+                                        "`{}` is {vs}, outside its range {ls}..{hs}",
                                         x.name.name
                                     ),
                                 )
                                 .label(x.value.span, "out of range")
                                 .label(lo.span.union(hi.span), "allowed range")
                                 .help(format!(
-                                    "choose a value between {l} and {h}, or widen the range"
+                                    "choose a value between {ls} and {hs}, or widen the range"
                                 )),
                             );
                         }
@@ -1244,11 +1258,12 @@ impl<'a> PolicyChecker<'a> {
                             Diagnostic::new(
                                 Code::CandidateShape,
                                 format!(
-                                    "attribute `{}` is a `{}` in other candidates",
-                                    name.name, attrs[i].ty
+                                    "attribute `{}` is {} in other candidates",
+                                    name.name,
+                                    a_code(&attrs[i].ty)
                                 ),
                             )
-                            .label(l.span, format!("not a `{}`", attrs[i].ty)),
+                            .label(l.span, format!("not {}", a_code(&attrs[i].ty))),
                         );
                         ok = false;
                     }
@@ -1448,8 +1463,9 @@ impl<'a> PolicyChecker<'a> {
                 Diagnostic::new(
                     Code::ModelOutput,
                     format!(
-                        "output `{}` has {cols} column(s); column {col} does not exist",
-                        out.name
+                        "output `{}` has {}; column {col} does not exist",
+                        out.name,
+                        count(cols, "column", "columns")
                     ),
                 )
                 .label(column.map_or(output.span, |c| c.1), "out of range")

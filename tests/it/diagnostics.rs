@@ -51,7 +51,7 @@ fn every_code_has_a_fixture_that_produces_it() {
 fn messages_follow_the_style_guide() {
     // Lowercase first letter, no trailing period: the cedar-style rule this project keeps.
     let _cwd = std::env::set_current_dir(super::root());
-    for info in CODES.iter().filter(|i| i.code != Code::Internal.as_str()) {
+    for info in CODES {
         let path = PathBuf::from(format!("tests/fixtures/diagnostics/{}.policy", info.code));
         let sources = compile::load_sources(&[path]).expect("fixture exists");
         let build = compile::build(sources, &ModelStore::new("models"));
@@ -86,4 +86,44 @@ fn misspelled_context_field_points_at_it_with_did_you_mean() {
     assert_eq!(v[0]["line"], 7);
     assert_eq!(v[0]["column"], 25);
     assert_eq!(v[0]["code"], "P1001");
+}
+
+#[test]
+fn every_code_and_message_follows_the_style_rules() {
+    use policy_engine::diagnostics::style::{Part, violations};
+    let mut broken = Vec::new();
+    for info in CODES {
+        for v in violations(info.summary, Part::Message) {
+            broken.push(format!("{} summary: {v}: {}", info.code, info.summary));
+        }
+    }
+    // Every code's fixture, and fixtures whose wording depends on the data.
+    let fixtures = CODES
+        .iter()
+        .map(|i| i.code.to_string())
+        .chain(["style/wording".to_string()]);
+    for name in fixtures {
+        let (_, json, _) = check_fixture(&name);
+        let diags: serde_json::Value = serde_json::from_str(&json).expect("json");
+        for d in diags.as_array().into_iter().flatten() {
+            let mut texts = vec![(Part::Message, &d["message"])];
+            texts.push((Part::Help, &d["help"]));
+            for l in d["labels"].as_array().into_iter().flatten() {
+                texts.push((Part::Label, &l["message"]));
+            }
+            for (part, text) in texts {
+                let Some(text) = text.as_str() else { continue };
+                for v in violations(text, part) {
+                    broken.push(format!("{name} {part:?}: {v}: {text}"));
+                }
+            }
+        }
+    }
+    assert!(broken.is_empty(), "{}", broken.join("\n"));
+}
+
+#[test]
+fn wording_follows_the_data() {
+    let (human, _, _) = check_fixture("style/wording");
+    insta::assert_snapshot!("style_wording_human", human);
 }
