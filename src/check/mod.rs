@@ -472,6 +472,9 @@ impl<'a> PolicyChecker<'a> {
         for f in context.map(|c| c.fields.as_slice()).unwrap_or(&[]) {
             names.entry(f.name.name.clone()).or_insert(f.name.span);
         }
+        // Declarations that were rejected stay declared here, so expressions that use them
+        // are silent instead of reporting "unknown name" after the real mistake.
+        let mut failed: HashSet<String> = HashSet::new();
         let mut param_vals: Vec<(String, Ty, Value)> = vec![];
         let mut param_spans: Vec<Span> = vec![];
         for x in &params {
@@ -491,12 +494,14 @@ impl<'a> PolicyChecker<'a> {
                     .label(x.ty.1, "not a number type")
                     .help("params are tunable numbers; put other constants in a `let`"),
                 );
+                failed.insert(x.name.name.clone());
                 continue;
             }
             let v = match literal_value(&x.value, &ty) {
                 Ok(v) => v,
                 Err(d) => {
                     self.diags.push(d);
+                    failed.insert(x.name.name.clone());
                     continue;
                 }
             };
@@ -545,6 +550,8 @@ impl<'a> PolicyChecker<'a> {
         let candidates = self.candidates(cands, &ctx, select.map(|s| s.kind));
 
         // ---- nodes: lets, models, score ------------------------------------------------
+        // Rejected names: their definitions are neither checked for use nor warned about.
+        let mut reserved: HashSet<String> = HashSet::new();
         for (name, span, _) in &defs {
             if ["candidate", "now", "local", "context", "score"].contains(&name.as_str())
                 && !matches!(
@@ -557,6 +564,7 @@ impl<'a> PolicyChecker<'a> {
                         .label(*span, "reserved")
                         .help("choose another name"),
                 );
+                reserved.insert(name.clone());
             } else if let Some(first) = names.get(name) {
                 let first = *first;
                 self.dup("name", name, *span, first);
@@ -598,7 +606,6 @@ impl<'a> PolicyChecker<'a> {
         let mut req_nodes: Vec<Node> = vec![];
         let mut cand_nodes: Vec<Node> = vec![];
         let mut uses: BTreeSet<String> = BTreeSet::new();
-        let mut failed: HashSet<String> = HashSet::new();
         let mut ok = true;
         for &i in &order {
             let (name, _, def) = &defs[i];
@@ -831,7 +838,7 @@ impl<'a> PolicyChecker<'a> {
             }
         }
         for (name, span, def) in &defs {
-            if uses.contains(name) {
+            if uses.contains(name) || reserved.contains(name) {
                 continue;
             }
             match def {
@@ -1231,10 +1238,23 @@ impl<'a> PolicyChecker<'a> {
             let mut row: Vec<Value> = vec![Value::Str(Arc::from(cand.id.name.as_str()))];
             row.resize(attrs.len(), Value::Null);
             let mut seen = vec![false; attrs.len()];
+            // A misspelled attribute is one mistake: the attribute it stands for is not
+            // reported missing as well.
+            let mut misspelled = vec![false; attrs.len()];
             for (name, l) in &cand.attrs {
                 let Some(i) = attrs.iter().position(|a| a.name == name.name) else {
-                    let help = did_you_mean(&name.name, attrs.iter().map(|a| a.name.as_str()))
-                        .map(|s| format!("did you mean `{s}`?"));
+                    let absent = attrs
+                        .iter()
+                        .skip(1)
+                        .filter(|a| !cand.attrs.iter().any(|(n, _)| n.name == a.name));
+                    let meant = did_you_mean(&name.name, absent.map(|a| a.name.as_str()));
+                    if let Some(j) = meant
+                        .as_ref()
+                        .and_then(|m| attrs.iter().position(|a| &a.name == m))
+                    {
+                        misspelled[j] = true;
+                    }
+                    let help = meant.map(|s| format!("did you mean `{s}`?"));
                     let mut d = Diagnostic::new(
                         Code::CandidateShape,
                         format!(
@@ -1270,7 +1290,7 @@ impl<'a> PolicyChecker<'a> {
                 }
             }
             for (i, s) in seen.iter().enumerate().skip(1) {
-                if !s {
+                if !s && !misspelled[i] {
                     if attrs[i].optional {
                         row[i] = attrs[i]
                             .default

@@ -127,3 +127,19 @@ fn wording_follows_the_data() {
     let (human, _, _) = check_fixture("style/wording");
     insta::assert_snapshot!("style_wording_human", human);
 }
+
+#[test]
+fn a_rejected_declaration_is_reported_once() {
+    for (name, expected) in [
+        (
+            "cascade/rejected_param",
+            vec![Code::InvalidLiteral, Code::InvalidLiteral],
+        ),
+        ("cascade/reserved_value", vec![Code::ReservedName]),
+        // `chanel` is a misspelled `channel`: not also "lacks attribute `channel`".
+        ("P1006", vec![Code::CandidateShape]),
+    ] {
+        let (human, _, codes) = check_fixture(name);
+        assert_eq!(codes, expected, "{name}:\n{human}");
+    }
+}
