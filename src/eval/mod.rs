@@ -58,6 +58,9 @@ pub enum EvalError {
     Ledger(#[from] LedgerError),
     #[error("too many concurrent decisions for one subject; try again")]
     Contention,
+    /// Routes led back to a policy already on the path (the path, in order).
+    #[error("routes form a cycle: {}", .0.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(" → "))]
+    RouteCycle(Vec<String>),
 }
 
 /// Generates unique decision ids without reading the clock: a random per-process prefix and a
@@ -113,8 +116,9 @@ pub fn decide(
                 trace_steps.push(json!({"policy": p.name(), "local": req.local_json(), "values": req.values_json(), "routes": evaluated}));
             }
             // `check` rejects cycles; this bound only guards against a graph built otherwise.
-            if path.len() > graph.policies.len() {
-                return Err(EvalError::UnknownPolicy(target));
+            if path.contains(&target) {
+                path.push(target);
+                return Err(EvalError::RouteCycle(path));
             }
             name = target;
             continue;
