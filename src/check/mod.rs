@@ -4,9 +4,11 @@
 mod checked;
 pub mod expr;
 mod model_contract;
+mod problem;
 
 pub use checked::*;
 pub use model_contract::{ModelCatalog, ModelInfo, OutputInfo};
+pub use problem::Problem;
 
 use crate::diagnostics::{Code, Diagnostic, a_code, count, did_you_mean};
 use crate::source::Span;
@@ -29,14 +31,11 @@ pub fn check_set(
     for f in files {
         for p in &f.policies {
             if let Some(first) = seen.get(p.name.name.as_str()) {
-                diags.push(
-                    Diagnostic::new(
-                        Code::DuplicateName,
-                        format!("policy `{}` is declared twice", p.name.name),
-                    )
-                    .label(p.name.span, "declared again here")
-                    .label(*first, "first declared here"),
-                );
+                let problem = Problem::Duplicate {
+                    what: "policy".into(),
+                    name: p.name.name.clone(),
+                };
+                diags.push(problem.at(&[p.name.span, *first]));
                 continue;
             }
             seen.insert(&p.name.name, p.name.span);
@@ -74,17 +73,11 @@ fn check_routes(all: &[&ast::Policy], checked: &[CheckedPolicy], diags: &mut Vec
                 .chain(r.otherwise.iter());
             for t in targets {
                 if !names.contains(&t.name.as_str()) {
-                    let help = did_you_mean(&t.name, names.iter().copied())
-                        .map(|s| format!("did you mean `{s}`?"));
-                    let mut d = Diagnostic::new(
-                        Code::UnknownRoute,
-                        format!("route to unknown policy `{}`", t.name),
-                    )
-                    .label(t.span, "no such policy");
-                    if let Some(h) = help {
-                        d = d.help(h);
-                    }
-                    diags.push(d);
+                    let problem = Problem::UnknownRoute {
+                        target: t.name.clone(),
+                        suggestion: did_you_mean(&t.name, names.iter().copied()),
+                    };
+                    diags.push(problem.at(&[t.span]));
                     continue;
                 }
                 edges
@@ -101,11 +94,13 @@ fn check_routes(all: &[&ast::Policy], checked: &[CheckedPolicy], diags: &mut Vec
                             .field(&f.name)
                             .is_some_and(|g| f.ty.accepts(&g.ty) && (f.optional || !g.optional));
                         if !ok {
-                            diags.push(
-                                Diagnostic::new(Code::RouteContext, format!("`{}` needs the context field `{}: {}` which `{}` does not provide", t.name, f.name, f.ty, p.name.name))
-                                    .label(t.span, "routed here")
-                                    .help(format!("declare `{}: {}` in the context of `{}`", f.name, f.ty, p.name.name)),
-                            );
+                            let problem = Problem::RouteContext {
+                                target: t.name.clone(),
+                                field: f.name.clone(),
+                                ty: f.ty.to_string(),
+                                router: p.name.name.clone(),
+                            };
+                            diags.push(problem.at(&[t.span]));
                         }
                     }
                 }
@@ -125,17 +120,11 @@ fn check_routes(all: &[&ast::Policy], checked: &[CheckedPolicy], diags: &mut Vec
             for (next, span) in edges.get(node).map(Vec::as_slice).unwrap_or(&[]) {
                 if *next == start {
                     reported.extend(path.iter().copied());
-                    let cycle = path
-                        .iter()
-                        .chain(std::iter::once(&start))
-                        .map(|s| format!("`{s}`"))
-                        .collect::<Vec<_>>()
-                        .join(" → ");
-                    diags.push(
-                        Diagnostic::new(Code::RouteCycle, format!("routes form a cycle: {cycle}"))
-                            .label(*span, "this route closes the cycle")
-                            .help("every route must end at a policy that selects"),
-                    );
+                    let path = path.iter().chain(std::iter::once(&start));
+                    let problem = Problem::RouteCycle {
+                        path: path.map(|s| s.to_string()).collect(),
+                    };
+                    diags.push(problem.at(&[*span]));
                     break 'search;
                 } else if visited.insert(*next) {
                     let mut p = path.clone();
@@ -289,14 +278,11 @@ impl<'a> PolicyChecker<'a> {
     }
 
     fn dup(&mut self, what: &str, name: &str, again: Span, first: Span) {
-        self.diags.push(
-            Diagnostic::new(
-                Code::DuplicateName,
-                format!("{what} `{name}` is declared twice"),
-            )
-            .label(again, "declared again here")
-            .label(first, "first declared here"),
-        );
+        let problem = Problem::Duplicate {
+            what: what.into(),
+            name: name.into(),
+        };
+        self.diags.push(problem.at(&[again, first]));
     }
 
     /// Exactly one of a singular item.
@@ -304,15 +290,11 @@ impl<'a> PolicyChecker<'a> {
         let first = items.first().map(|(_, s)| *s);
         for (_, s) in items.iter().skip(1) {
             if let Some(f) = first {
-                self.diags.push(
-                    Diagnostic::new(
-                        Code::DuplicateName,
-                        format!("`{what}` appears twice in policy `{}`", self.p.name.name),
-                    )
-                    .label(*s, "again here")
-                    .label(f, "first here")
-                    .help(format!("a policy has at most one `{what}`")),
-                );
+                let problem = Problem::RepeatedItem {
+                    item: what.into(),
+                    policy: self.p.name.name.clone(),
+                };
+                self.diags.push(problem.at(&[*s, f]));
             }
         }
         items.first().map(|(t, _)| *t)
@@ -486,14 +468,10 @@ impl<'a> PolicyChecker<'a> {
             names.insert(x.name.name.clone(), x.name.span);
             let ty = scalar_ty(x.ty.0);
             if !ty.is_numeric() {
-                self.diags.push(
-                    Diagnostic::new(
-                        Code::InvalidLiteral,
-                        format!("param `{}` must be an `int` or a `float`", x.name.name),
-                    )
-                    .label(x.ty.1, "not a number type")
-                    .help("params are tunable numbers; put other constants in a `let`"),
-                );
+                let problem = Problem::ParamNotNumber {
+                    name: x.name.name.clone(),
+                };
+                self.diags.push(problem.at(&[x.ty.1]));
                 failed.insert(x.name.name.clone());
                 continue;
             }
@@ -513,29 +491,20 @@ impl<'a> PolicyChecker<'a> {
                         let (ls, hs, vs) = (number(&l), number(&h), number(&v));
                         let (l, h, val) = (l.as_f64(), h.as_f64(), v.as_f64());
                         if l > h {
-                            self.diags.push(
-                                Diagnostic::new(
-                                    Code::ParamRange,
-                                    format!("the range of `{}` is empty", x.name.name),
-                                )
-                                .label(lo.span.sub(0, 0).union(hi.span), "low end above high end")
-                                .help("write the range as `in LOW..HIGH`"),
-                            );
+                            let problem = Problem::EmptyRange {
+                                name: x.name.name.clone(),
+                            };
+                            self.diags
+                                .push(problem.at(&[lo.span.sub(0, 0).union(hi.span)]));
                         } else if !(l..=h).contains(&val) {
-                            self.diags.push(
-                                Diagnostic::new(
-                                    Code::ParamRange,
-                                    format!(
-                                        "`{}` is {vs}, outside its range {ls}..{hs}",
-                                        x.name.name
-                                    ),
-                                )
-                                .label(x.value.span, "out of range")
-                                .label(lo.span.union(hi.span), "allowed range")
-                                .help(format!(
-                                    "choose a value between {ls} and {hs}, or widen the range"
-                                )),
-                            );
+                            let problem = Problem::OutOfRange {
+                                name: x.name.name.clone(),
+                                value: vs,
+                                low: ls,
+                                high: hs,
+                            };
+                            self.diags
+                                .push(problem.at(&[x.value.span, lo.span.union(hi.span)]));
                         }
                     }
                     (Err(d), _) | (_, Err(d)) => self.diags.push(d),
@@ -559,11 +528,8 @@ impl<'a> PolicyChecker<'a> {
                     Some(Def::Score(_))
                 )
             {
-                self.diags.push(
-                    Diagnostic::new(Code::ReservedName, format!("`{name}` is a reserved name"))
-                        .label(*span, "reserved")
-                        .help("choose another name"),
-                );
+                let problem = Problem::ReservedName { name: name.clone() };
+                self.diags.push(problem.at(&[*span]));
                 reserved.insert(name.clone());
             } else if let Some(first) = names.get(name) {
                 let first = *first;
@@ -739,7 +705,7 @@ impl<'a> PolicyChecker<'a> {
                         ast::Window::Rolling(s) => self.duration(s).map(Window::Rolling),
                     };
                     if limit.0 == 0 {
-                        self.diags.push(Diagnostic::new(Code::ZeroCap, "a cap of 0 blocks every action").label(limit.1, "zero").help("use a cap of at least 1, or a `require false` guard to turn the policy off"));
+                        self.diags.push(Problem::ZeroCap.at(&[limit.1]));
                     }
                     let sc = self.scope(scope, cand_attrs.as_deref());
                     match (w, sc) {
@@ -764,14 +730,8 @@ impl<'a> PolicyChecker<'a> {
                     let e = self.time_of_day(end);
                     match (s, e) {
                         (Some(s), Some(e)) if s == e => {
-                            self.diags.push(
-                                Diagnostic::new(
-                                    Code::InvalidTimeOfDay,
-                                    "quiet hours start and end at the same time",
-                                )
-                                .label(start.span.union(end.span), "empty window")
-                                .help("write a window such as `22:00 to 08:00`"),
-                            );
+                            let span = start.span.union(end.span);
+                            self.diags.push(Problem::EmptyQuietHours.at(&[span]));
                             None
                         }
                         (Some(s), Some(e)) => Some(GuardKind::Quiet { start: s, end: e }),
@@ -781,18 +741,13 @@ impl<'a> PolicyChecker<'a> {
             };
             if let Some(kind) = kind {
                 if kind.is_stateful() && subject.is_none() {
-                    self.diags.push(
-                        Diagnostic::new(Code::MissingSubject, format!("guard `{}` counts actions per subject, but the policy has no `subject`", g.name.name))
-                            .label(g.span, "needs a subject")
-                            .help("declare whose actions count, such as `subject user_id zone timezone`"),
-                    );
+                    let problem = Problem::NoSubject {
+                        guard: g.name.name.clone(),
+                    };
+                    self.diags.push(problem.at(&[g.span]));
                 }
                 if has_route {
-                    self.diags.push(
-                        Diagnostic::new(Code::Selection, "a router cannot have guards")
-                            .label(g.span, "guard in a router")
-                            .help("put guards in the policies it routes to"),
-                    );
+                    self.diags.push(Problem::GuardInRouter.at(&[g.span]));
                 }
                 checked_guards.push(Guard {
                     name: g.name.name.clone(),
@@ -830,30 +785,21 @@ impl<'a> PolicyChecker<'a> {
         let model_inputs_uses = uses.clone();
         for (i, (name, _, _)) in param_vals.iter().enumerate() {
             if !model_inputs_uses.contains(name) {
-                self.diags.push(
-                    Diagnostic::new(Code::UnusedParam, format!("param `{name}` is never used"))
-                        .label(param_spans[i], "unused")
-                        .help("use it in an expression, or delete it"),
-                );
+                let problem = Problem::UnusedParam { name: name.clone() };
+                self.diags.push(problem.at(&[param_spans[i]]));
             }
         }
         for (name, span, def) in &defs {
             if uses.contains(name) || reserved.contains(name) {
                 continue;
             }
-            match def {
-                Def::Let(_) => self.diags.push(
-                    Diagnostic::new(Code::UnusedValue, format!("value `{name}` is never used"))
-                        .label(*span, "unused")
-                        .help("use it, or delete it"),
-                ),
-                Def::Model(_) => self.diags.push(
-                    Diagnostic::new(Code::UnusedModel, format!("model `{name}` is never used"))
-                        .label(*span, "runs on every request for nothing")
-                        .help("use its output, or delete the binding"),
-                ),
-                Def::Score(_) => {}
-            }
+            let name = name.clone();
+            let problem = match def {
+                Def::Let(_) => Problem::UnusedValue { name },
+                Def::Model(_) => Problem::UnusedModel { name },
+                Def::Score(_) => continue,
+            };
+            self.diags.push(problem.at(&[*span]));
         }
 
         let (selection, candidates) = (selection?, candidates?);
@@ -939,22 +885,11 @@ impl<'a> PolicyChecker<'a> {
             let mut stack = Vec::new();
             if let Some(cycle) = visit(i, &deps, &mut state, &mut order, &mut stack) {
                 cyclic = true;
-                let names = cycle
-                    .iter()
-                    .chain(cycle.first())
-                    .map(|&c| format!("`{}`", defs[c].0))
-                    .collect::<Vec<_>>()
-                    .join(" → ");
-                self.diags.push(
-                    Diagnostic::new(
-                        Code::ValueCycle,
-                        format!("values depend on each other in a cycle: {names}"),
-                    )
-                    .label(defs[cycle[0]].1, "part of the cycle")
-                    .help(
-                        "a value can only use values that do not, directly or indirectly, use it",
-                    ),
-                );
+                let names = cycle.iter().chain(cycle.first());
+                let problem = Problem::ValueCycle {
+                    names: names.map(|&c| defs[c].0.clone()).collect(),
+                };
+                self.diags.push(problem.at(&[defs[cycle[0]].1]));
                 break;
             }
         }
@@ -964,11 +899,10 @@ impl<'a> PolicyChecker<'a> {
     fn duration(&mut self, s: &ast::Str) -> Option<SignedDuration> {
         let d = parse_duration(&s.value);
         if d.is_none() {
-            self.diags.push(
-                Diagnostic::new(Code::InvalidDuration, format!("invalid duration `{}`", s.value))
-                    .label(s.span, "not a duration")
-                    .help("write a positive number and a unit (`ms`, `s`, `m`, `h`, `d`), such as `8h`, `90m` or `1h30m`"),
-            );
+            let problem = Problem::InvalidDuration {
+                text: s.value.clone(),
+            };
+            self.diags.push(problem.at(&[s.span]));
         }
         d
     }
@@ -976,14 +910,10 @@ impl<'a> PolicyChecker<'a> {
     fn time_of_day(&mut self, s: &ast::Str) -> Option<(i8, i8)> {
         let t = parse_time_of_day(&s.value);
         if t.is_none() {
-            self.diags.push(
-                Diagnostic::new(
-                    Code::InvalidTimeOfDay,
-                    format!("invalid time of day `{}`", s.value),
-                )
-                .label(s.span, "not a time of day")
-                .help("write `HH:MM`, from 00:00 to 23:59"),
-            );
+            let problem = Problem::InvalidTimeOfDay {
+                text: s.value.clone(),
+            };
+            self.diags.push(problem.at(&[s.span]));
         }
         t
     }
@@ -1336,22 +1266,13 @@ impl<'a> PolicyChecker<'a> {
     ) -> Option<Node> {
         let name = &m.name.name;
         let Some(file) = &m.file else {
-            self.diags.push(
-                Diagnostic::new(Code::ModelFile, format!("model `{name}` has no `file`"))
-                    .label(m.name.span, "no file")
-                    .help("add `file \"name.onnx\"`, relative to the models directory"),
-            );
+            let problem = Problem::ModelWithoutFile { name: name.clone() };
+            self.diags.push(problem.at(&[m.name.span]));
             return None;
         };
         if m.per.is_none() {
-            self.diags.push(
-                Diagnostic::new(
-                    Code::ModelPer,
-                    format!("model `{name}` does not say how often it runs"),
-                )
-                .label(m.name.span, "no `per`")
-                .help("add `per request` or `per candidate`"),
-            );
+            let problem = Problem::ModelWithoutPer { name: name.clone() };
+            self.diags.push(problem.at(&[m.name.span]));
             return None;
         }
         let mut inputs = vec![];

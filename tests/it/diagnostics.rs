@@ -143,3 +143,21 @@ fn a_rejected_declaration_is_reported_once() {
         assert_eq!(codes, expected, "{name}:\n{human}");
     }
 }
+
+#[test]
+fn every_typed_problem_follows_the_style_rules() {
+    use policy_engine::check::Problem;
+    use policy_engine::diagnostics::style::{Part, violations};
+    let mut broken = Vec::new();
+    for p in Problem::examples() {
+        let mut texts = vec![(Part::Message, p.message())];
+        texts.extend(p.help().map(|h| (Part::Help, h)));
+        texts.extend(p.labels().into_iter().map(|l| (Part::Label, l.to_string())));
+        for (part, text) in texts {
+            for v in violations(&text, part) {
+                broken.push(format!("{:?} {part:?}: {v}: {text}", p.code()));
+            }
+        }
+    }
+    assert!(broken.is_empty(), "{}", broken.join("\n"));
+}

@@ -1,0 +1,322 @@
+//! One definition per problem the checker reports about declarations: each variant carries
+//! its data and renders its message, labels and help in one place, under its [`Code`]. The
+//! code's documentation (what / why / example / fix, read by `policy explain` and SARIF) is in
+//! the registry, `diagnostics::codes`.
+//!
+//! Expression problems (`check::expr`) still build their diagnostics where they are found.
+
+use crate::diagnostics::{Code, Diagnostic};
+use crate::source::Span;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Problem {
+    /// A name declared twice in one scope: labels the repeat, then the first.
+    Duplicate {
+        what: String,
+        name: String,
+    },
+    /// A singular item (`context`, `score`, …) written twice: labels the repeat, then the
+    /// first.
+    RepeatedItem {
+        item: String,
+        policy: String,
+    },
+    /// A value or model named after a built-in name.
+    ReservedName {
+        name: String,
+    },
+    /// Values that depend on each other, in dependency order, the first repeated at the end.
+    ValueCycle {
+        names: Vec<String>,
+    },
+    /// A param whose type is not a number: labels the type.
+    ParamNotNumber {
+        name: String,
+    },
+    /// A param range whose low end is above its high end.
+    EmptyRange {
+        name: String,
+    },
+    /// A param value outside its range, numbers as written: labels the value, then the range.
+    OutOfRange {
+        name: String,
+        value: String,
+        low: String,
+        high: String,
+    },
+    /// `cap 0`.
+    ZeroCap,
+    InvalidDuration {
+        text: String,
+    },
+    InvalidTimeOfDay {
+        text: String,
+    },
+    /// Quiet hours that start when they end.
+    EmptyQuietHours,
+    /// A cap or gap guard in a policy without `subject`.
+    NoSubject {
+        guard: String,
+    },
+    GuardInRouter,
+    UnusedParam {
+        name: String,
+    },
+    UnusedValue {
+        name: String,
+    },
+    UnusedModel {
+        name: String,
+    },
+    ModelWithoutFile {
+        name: String,
+    },
+    ModelWithoutPer {
+        name: String,
+    },
+    /// A route to a policy that does not exist, with the closest name if there is one.
+    UnknownRoute {
+        target: String,
+        suggestion: Option<String>,
+    },
+    /// Routes that form a cycle: the policies in order, the first repeated at the end.
+    RouteCycle {
+        path: Vec<String>,
+    },
+    /// A routed policy needs a context field its router lacks.
+    RouteContext {
+        target: String,
+        field: String,
+        ty: String,
+        router: String,
+    },
+}
+
+fn ticked(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(" → ")
+}
+
+impl Problem {
+    pub fn code(&self) -> Code {
+        match self {
+            Problem::Duplicate { .. } | Problem::RepeatedItem { .. } => Code::DuplicateName,
+            Problem::ReservedName { .. } => Code::ReservedName,
+            Problem::ValueCycle { .. } => Code::ValueCycle,
+            Problem::ParamNotNumber { .. } => Code::InvalidLiteral,
+            Problem::EmptyRange { .. } | Problem::OutOfRange { .. } => Code::ParamRange,
+            Problem::ZeroCap => Code::ZeroCap,
+            Problem::InvalidDuration { .. } => Code::InvalidDuration,
+            Problem::InvalidTimeOfDay { .. } | Problem::EmptyQuietHours => Code::InvalidTimeOfDay,
+            Problem::NoSubject { .. } => Code::MissingSubject,
+            Problem::GuardInRouter => Code::Selection,
+            Problem::UnusedParam { .. } => Code::UnusedParam,
+            Problem::UnusedValue { .. } => Code::UnusedValue,
+            Problem::UnusedModel { .. } => Code::UnusedModel,
+            Problem::ModelWithoutFile { .. } => Code::ModelFile,
+            Problem::ModelWithoutPer { .. } => Code::ModelPer,
+            Problem::UnknownRoute { .. } => Code::UnknownRoute,
+            Problem::RouteCycle { .. } => Code::RouteCycle,
+            Problem::RouteContext { .. } => Code::RouteContext,
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            Problem::Duplicate { what, name } => format!("{what} `{name}` is declared twice"),
+            Problem::RepeatedItem { item, policy } => {
+                format!("`{item}` appears twice in policy `{policy}`")
+            }
+            Problem::ReservedName { name } => format!("`{name}` is a reserved name"),
+            Problem::ValueCycle { names } => {
+                format!("values depend on each other in a cycle: {}", ticked(names))
+            }
+            Problem::ParamNotNumber { name } => {
+                format!("param `{name}` must be an `int` or a `float`")
+            }
+            Problem::EmptyRange { name } => format!("the range of `{name}` is empty"),
+            Problem::OutOfRange {
+                name,
+                value,
+                low,
+                high,
+            } => format!("`{name}` is {value}, outside its range {low}..{high}"),
+            Problem::ZeroCap => "a cap of 0 blocks every action".into(),
+            Problem::InvalidDuration { text } => format!("invalid duration `{text}`"),
+            Problem::InvalidTimeOfDay { text } => format!("invalid time of day `{text}`"),
+            Problem::EmptyQuietHours => "quiet hours start and end at the same time".into(),
+            Problem::NoSubject { guard } => format!(
+                "guard `{guard}` counts actions per subject, but the policy has no `subject`"
+            ),
+            Problem::GuardInRouter => "a router cannot have guards".into(),
+            Problem::UnusedParam { name } => format!("param `{name}` is never used"),
+            Problem::UnusedValue { name } => format!("value `{name}` is never used"),
+            Problem::UnusedModel { name } => format!("model `{name}` is never used"),
+            Problem::ModelWithoutFile { name } => format!("model `{name}` has no `file`"),
+            Problem::ModelWithoutPer { name } => {
+                format!("model `{name}` does not say how often it runs")
+            }
+            Problem::UnknownRoute { target, .. } => format!("route to unknown policy `{target}`"),
+            Problem::RouteCycle { path } => format!("routes form a cycle: {}", ticked(path)),
+            Problem::RouteContext {
+                target,
+                field,
+                ty,
+                router,
+            } => format!(
+                "`{target}` needs the context field `{field}: {ty}` which `{router}` does not \
+                 provide"
+            ),
+        }
+    }
+
+    /// The labels' texts, primary first; [`Problem::at`] pairs them with spans.
+    pub fn labels(&self) -> Vec<&'static str> {
+        match self {
+            Problem::Duplicate { .. } => vec!["declared again here", "first declared here"],
+            Problem::RepeatedItem { .. } => vec!["again here", "first here"],
+            Problem::ReservedName { .. } => vec!["reserved"],
+            Problem::ValueCycle { .. } => vec!["part of the cycle"],
+            Problem::ParamNotNumber { .. } => vec!["not a number type"],
+            Problem::EmptyRange { .. } => vec!["low end above high end"],
+            Problem::OutOfRange { .. } => vec!["out of range", "allowed range"],
+            Problem::ZeroCap => vec!["zero"],
+            Problem::InvalidDuration { .. } => vec!["not a duration"],
+            Problem::InvalidTimeOfDay { .. } => vec!["not a time of day"],
+            Problem::EmptyQuietHours => vec!["empty window"],
+            Problem::NoSubject { .. } => vec!["needs a subject"],
+            Problem::GuardInRouter => vec!["guard in a router"],
+            Problem::UnusedParam { .. } | Problem::UnusedValue { .. } => vec!["unused"],
+            Problem::UnusedModel { .. } => vec!["runs on every request for nothing"],
+            Problem::ModelWithoutFile { .. } => vec!["no file"],
+            Problem::ModelWithoutPer { .. } => vec!["no `per`"],
+            Problem::UnknownRoute { .. } => vec!["no such policy"],
+            Problem::RouteCycle { .. } => vec!["this route closes the cycle"],
+            Problem::RouteContext { .. } => vec!["routed here"],
+        }
+    }
+
+    pub fn help(&self) -> Option<String> {
+        let h: String = match self {
+            Problem::Duplicate { .. }
+            | Problem::InvalidDuration { .. }
+            | Problem::InvalidTimeOfDay { .. }
+            | Problem::EmptyQuietHours
+            | Problem::NoSubject { .. }
+            | Problem::ZeroCap => return self.fixed_help().map(str::to_string),
+            Problem::RepeatedItem { item, .. } => format!("a policy has at most one `{item}`"),
+            Problem::ReservedName { .. } => "choose another name".into(),
+            Problem::ValueCycle { .. } => {
+                "a value can only use values that do not, directly or indirectly, use it".into()
+            }
+            Problem::ParamNotNumber { .. } => {
+                "params are tunable numbers; put other constants in a `let`".into()
+            }
+            Problem::EmptyRange { .. } => "write the range as `in LOW..HIGH`".into(),
+            Problem::OutOfRange { low, high, .. } => {
+                format!("choose a value between {low} and {high}, or widen the range")
+            }
+            Problem::GuardInRouter => "put guards in the policies it routes to".into(),
+            Problem::UnusedParam { .. } => "use it in an expression, or delete it".into(),
+            Problem::UnusedValue { .. } => "use it, or delete it".into(),
+            Problem::UnusedModel { .. } => "use its output, or delete the binding".into(),
+            Problem::ModelWithoutFile { .. } => {
+                "add `file \"name.onnx\"`, relative to the models directory".into()
+            }
+            Problem::ModelWithoutPer { .. } => "add `per request` or `per candidate`".into(),
+            Problem::UnknownRoute { suggestion, .. } => {
+                return suggestion.as_ref().map(|s| format!("did you mean `{s}`?"));
+            }
+            Problem::RouteCycle { .. } => "every route must end at a policy that selects".into(),
+            Problem::RouteContext {
+                field, ty, router, ..
+            } => format!("declare `{field}: {ty}` in the context of `{router}`"),
+        };
+        Some(h)
+    }
+
+    fn fixed_help(&self) -> Option<&'static str> {
+        match self {
+            Problem::InvalidDuration { .. } => Some(
+                "write a positive number and a unit (`ms`, `s`, `m`, `h`, `d`), such as `8h`, \
+                 `90m` or `1h30m`",
+            ),
+            Problem::InvalidTimeOfDay { .. } => Some("write `HH:MM`, from 00:00 to 23:59"),
+            Problem::EmptyQuietHours => Some("write a window such as `22:00 to 08:00`"),
+            Problem::NoSubject { .. } => {
+                Some("declare whose actions count, such as `subject user_id zone timezone`")
+            }
+            Problem::ZeroCap => {
+                Some("use a cap of at least 1, or a `require false` guard to turn the policy off")
+            }
+            _ => None,
+        }
+    }
+
+    /// The diagnostic, its labels on `spans` in order (primary first).
+    pub fn at(&self, spans: &[Span]) -> Diagnostic {
+        let mut d = Diagnostic::new(self.code(), self.message());
+        for (span, label) in spans.iter().zip(self.labels()) {
+            d = d.label(*span, label);
+        }
+        if let Some(h) = self.help() {
+            d = d.help(h);
+        }
+        d
+    }
+
+    /// One instance of every variant, for the test that checks every message against the
+    /// style rules.
+    pub fn examples() -> Vec<Problem> {
+        let s = |x: &str| x.to_string();
+        vec![
+            Problem::Duplicate {
+                what: s("param"),
+                name: s("lambda"),
+            },
+            Problem::RepeatedItem {
+                item: s("score"),
+                policy: s("p"),
+            },
+            Problem::ReservedName { name: s("now") },
+            Problem::ValueCycle {
+                names: vec![s("a"), s("b"), s("a")],
+            },
+            Problem::ParamNotNumber { name: s("on") },
+            Problem::EmptyRange { name: s("lambda") },
+            Problem::OutOfRange {
+                name: s("lambda"),
+                value: s("1.5"),
+                low: s("0.0"),
+                high: s("1.0"),
+            },
+            Problem::ZeroCap,
+            Problem::InvalidDuration { text: s("8x") },
+            Problem::InvalidTimeOfDay { text: s("25:00") },
+            Problem::EmptyQuietHours,
+            Problem::NoSubject { guard: s("daily") },
+            Problem::GuardInRouter,
+            Problem::UnusedParam { name: s("k") },
+            Problem::UnusedValue { name: s("v") },
+            Problem::UnusedModel { name: s("m") },
+            Problem::ModelWithoutFile { name: s("m") },
+            Problem::ModelWithoutPer { name: s("m") },
+            Problem::UnknownRoute {
+                target: s("playbok"),
+                suggestion: Some(s("playbook")),
+            },
+            Problem::RouteCycle {
+                path: vec![s("a"), s("b"), s("a")],
+            },
+            Problem::RouteContext {
+                target: s("playbook"),
+                field: s("user_id"),
+                ty: s("string"),
+                router: s("router"),
+            },
+        ]
+    }
+}
