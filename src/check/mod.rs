@@ -255,6 +255,50 @@ struct PolicyChecker<'a> {
     candidates_failed: bool,
 }
 
+/// What pass 1 finds: the policy's items, each singular one at most once.
+struct Items<'a> {
+    meta: Meta,
+    context: Option<&'a ast::Record>,
+    subject: Option<&'a ast::Subject>,
+    cands: Option<&'a ast::Candidates>,
+    score: Option<&'a ast::Expr>,
+    select: Option<&'a ast::Select>,
+    fallback: Option<&'a ast::Ident>,
+    route: Option<&'a ast::Route>,
+    params: Vec<&'a ast::Param>,
+    /// Lets and models, in declaration order (`run` adds the score).
+    defs: Vec<(String, Span, Def<'a>)>,
+    guards: Vec<&'a ast::Guard>,
+}
+
+/// What pass 2 declares: the context type, the names taken so far and the params.
+struct Declared {
+    ctx: Arc<RecordTy>,
+    /// Every declared name and where, for duplicate checks.
+    names: HashMap<String, Span>,
+    /// Names whose declaration was rejected: their uses stay silent.
+    failed: HashSet<String>,
+    params: Vec<(String, Ty, Value)>,
+    param_spans: Vec<Span>,
+}
+
+/// What pass 3 finds: the order to compute the values in (indices into the definitions), each
+/// value's level, and the names rejected as reserved.
+struct Ordered {
+    order: Vec<usize>,
+    level: HashMap<String, Level>,
+    reserved: HashSet<String>,
+}
+
+/// What pass 3b produces: the typed values by name, the request- and candidate-level nodes,
+/// and whether every value checked.
+struct Values {
+    nodes: HashMap<String, NodeInfo>,
+    req_nodes: Vec<Node>,
+    cand_nodes: Vec<Node>,
+    ok: bool,
+}
+
 /// A named thing in the policy's one namespace of values.
 #[derive(Clone, Copy)]
 enum Def<'a> {
@@ -386,7 +430,8 @@ impl<'a> PolicyChecker<'a> {
         Some((idx, ty))
     }
 
-    fn run(mut self) -> Option<CheckedPolicy> {
+    /// Pass 1: gathers the items of the policy; reports repeated metadata and singular items.
+    fn items(&mut self) -> Items<'a> {
         let p = self.p;
         // ---- gather items --------------------------------------------------------------
         let mut meta = Meta::default();
@@ -440,11 +485,28 @@ impl<'a> PolicyChecker<'a> {
         let select = self.single("select", selects);
         let fallback = self.single("fallback", fallbacks);
         let route = self.single("route", routes);
-        if let Some(s) = score {
-            defs.push(("score".into(), s.span, Def::Score(s)));
+        Items {
+            meta,
+            context,
+            subject,
+            cands,
+            score,
+            select,
+            fallback,
+            route,
+            params,
+            defs,
+            guards,
         }
+    }
 
-        // ---- context, params -----------------------------------------------------------
+    /// Pass 2: the context's record type, then the params' types and values (a rejected param
+    /// is still declared, in `failed`).
+    fn context_and_params(
+        &mut self,
+        context: Option<&'a ast::Record>,
+        params: &[&'a ast::Param],
+    ) -> Declared {
         let ctx = Arc::new(
             context
                 .map(|r| self.record(r))
@@ -459,7 +521,7 @@ impl<'a> PolicyChecker<'a> {
         let mut failed: HashSet<String> = HashSet::new();
         let mut param_vals: Vec<(String, Ty, Value)> = vec![];
         let mut param_spans: Vec<Span> = vec![];
-        for x in &params {
+        for x in params {
             if let Some(first) = names.get(&x.name.name) {
                 let first = *first;
                 self.dup("name", &x.name.name, x.name.span, first);
@@ -513,15 +575,147 @@ impl<'a> PolicyChecker<'a> {
             param_vals.push((x.name.name.clone(), ty, v));
             param_spans.push(x.name.span);
         }
+        Declared {
+            ctx,
+            names,
+            failed,
+            params: param_vals,
+            param_spans,
+        }
+    }
+
+    fn run(mut self) -> Option<CheckedPolicy> {
+        let p = self.p;
+        // Pass 1, declarations: the items of the policy, each singular one at most once.
+        let Items {
+            meta,
+            context,
+            subject,
+            cands,
+            score,
+            select,
+            fallback,
+            route,
+            params,
+            mut defs,
+            guards,
+        } = self.items();
+        if let Some(s) = score {
+            defs.push(("score".into(), s.span, Def::Score(s)));
+        }
+
+        // Pass 2, names and types: the context's record type and the params' values.
+        let Declared {
+            ctx,
+            mut names,
+            mut failed,
+            params: param_vals,
+            param_spans,
+        } = self.context_and_params(context, &params);
 
         // ---- candidates ---------------------------------------------------------------
         let has_route = route.is_some();
         let candidates = self.candidates(cands, &ctx, select.map(|s| s.kind));
 
-        // ---- nodes: lets, models, score ------------------------------------------------
+        // Pass 3, dependency order of the values, and their levels.
+        let ordered = self.dependency_order(&defs, &mut names)?;
+        let cand_attrs = candidates.as_ref().map(|c| c.attrs.clone());
+        // Pass 3b, the values in dependency order.
+        let mut uses: BTreeSet<String> = BTreeSet::new();
+        let value_attrs = cand_attrs
+            .as_deref()
+            .filter(|_| !candidates.as_ref().is_some_and(|c| c.implicit));
+        let Values {
+            nodes,
+            req_nodes,
+            cand_nodes,
+            mut ok,
+        } = self.values(
+            &defs,
+            &ordered,
+            &ctx,
+            &param_vals,
+            value_attrs,
+            &mut failed,
+            &mut uses,
+        );
+        let reserved = ordered.reserved;
+
+        // Pass 4, guards.
+        let guard_env = Env {
+            ctx: &ctx,
+            params: &param_vals,
+            nodes: &nodes,
+            candidate: cand_attrs
+                .as_deref()
+                .filter(|_| !candidates.as_ref().is_some_and(|c| c.implicit)),
+            role: "this guard",
+            failed: &failed,
+        };
+        let (checked_guards, guards_ok) = self.guards(
+            &guards,
+            &guard_env,
+            cand_attrs.as_deref(),
+            subject.is_some(),
+            has_route,
+            &mut uses,
+        );
+        ok &= guards_ok;
+
+        // ---- subject ------------------------------------------------------------------------
+        let subj = subject.and_then(|s| self.subject(s, &ctx));
+        if subject.is_some() && subj.is_none() {
+            ok = false;
+        }
+
+        // ---- selection and routes ----------------------------------------------------------
+        let selection = self.selection(
+            select,
+            fallback,
+            route,
+            score,
+            &candidates,
+            &ctx,
+            &param_vals,
+            &nodes,
+            &mut uses,
+            &failed,
+        );
+
+        // Last pass: unused names.
+        self.unused(uses, &param_vals, &param_spans, &defs, &reserved);
+
+        let (selection, candidates) = (selection?, candidates?);
+        if !ok || self.candidates_failed {
+            return None;
+        }
+        let score_idx = nodes.get("score").map(|n| n.index);
+        Some(CheckedPolicy {
+            name: p.name.name.clone(),
+            meta,
+            span: p.span,
+            context: ctx,
+            subject: subj,
+            params: param_vals,
+            candidates,
+            req_nodes,
+            cand_nodes,
+            score: score_idx,
+            guards: checked_guards,
+            select: selection,
+        })
+    }
+
+    /// Pass 3, dependency order: the values' names (reserved or taken ones are reported), the
+    /// order to compute them in (`None` on a cycle, which is reported), and each one's level.
+    fn dependency_order(
+        &mut self,
+        defs: &[(String, Span, Def)],
+        names: &mut HashMap<String, Span>,
+    ) -> Option<Ordered> {
         // Rejected names: their definitions are neither checked for use nor warned about.
         let mut reserved: HashSet<String> = HashSet::new();
-        for (name, span, _) in &defs {
+        for (name, span, _) in defs {
             if ["candidate", "now", "local", "context", "score"].contains(&name.as_str())
                 && !matches!(
                     defs.iter().find(|d| &d.0 == name).map(|d| d.2),
@@ -538,12 +732,12 @@ impl<'a> PolicyChecker<'a> {
                 names.insert(name.clone(), *span);
             }
         }
-        let (order, cyclic) = self.order(&defs);
+        let (order, cyclic) = self.order(defs);
         if cyclic {
             return None;
         }
         // Levels follow from what each node reads.
-        let mut level: HashMap<&str, Level> = HashMap::new();
+        let mut level: HashMap<String, Level> = HashMap::new();
         for &i in &order {
             let (name, _, def) = &defs[i];
             let l = match def {
@@ -565,21 +759,41 @@ impl<'a> PolicyChecker<'a> {
                     }
                 }
             };
-            level.insert(name, l);
+            level.insert(name.clone(), l);
         }
-        let cand_attrs = candidates.as_ref().map(|c| c.attrs.clone());
+        Some(Ordered {
+            order,
+            level,
+            reserved,
+        })
+    }
+
+    /// Pass 3b, values: the lets, models and score typed in dependency order, each at its level.
+    /// A value that fails joins `failed`, so its uses report nothing more.
+    #[allow(clippy::too_many_arguments)]
+    fn values(
+        &mut self,
+        defs: &[(String, Span, Def)],
+        ordered: &Ordered,
+        ctx: &RecordTy,
+        params: &[(String, Ty, Value)],
+        cand_attrs: Option<&RecordTy>,
+        failed: &mut HashSet<String>,
+        uses: &mut BTreeSet<String>,
+    ) -> Values {
         let mut nodes: HashMap<String, NodeInfo> = HashMap::new();
         let mut req_nodes: Vec<Node> = vec![];
         let mut cand_nodes: Vec<Node> = vec![];
-        let mut uses: BTreeSet<String> = BTreeSet::new();
         let mut ok = true;
-        for &i in &order {
+        for &i in &ordered.order {
             let (name, _, def) = &defs[i];
-            let lvl = level.get(name.as_str()).copied().unwrap_or(Level::Request);
+            let lvl = ordered
+                .level
+                .get(name.as_str())
+                .copied()
+                .unwrap_or(Level::Request);
             let cand_env = if lvl == Level::Candidate {
                 cand_attrs
-                    .as_deref()
-                    .filter(|_| !candidates.as_ref().is_some_and(|c| c.implicit))
             } else {
                 None
             };
@@ -589,24 +803,21 @@ impl<'a> PolicyChecker<'a> {
                 Def::Score(_) => "the score",
             };
             let env = Env {
-                ctx: &ctx,
-                params: &param_vals,
+                ctx,
+                params,
                 nodes: &nodes,
                 candidate: cand_env,
                 role,
-                failed: &failed,
+                failed,
             };
             let node = match def {
-                Def::Let(l) => {
-                    expr::check(&l.value.text, l.value.span, &env, &mut uses, self.diags).map(|t| {
-                        Node {
-                            name: name.clone(),
-                            ty: t.ty,
-                            kind: NodeKind::Let(t.ex),
-                        }
-                    })
-                }
-                Def::Score(e) => match expr::check(&e.text, e.span, &env, &mut uses, self.diags) {
+                Def::Let(l) => expr::check(&l.value.text, l.value.span, &env, uses, self.diags)
+                    .map(|t| Node {
+                        name: name.clone(),
+                        ty: t.ty,
+                        kind: NodeKind::Let(t.ex),
+                    }),
+                Def::Score(e) => match expr::check(&e.text, e.span, &env, uses, self.diags) {
                     Some(t) if t.ty.is_numeric() => {
                         let t = if t.ty == Ty::Int { expr_to_float(t) } else { t };
                         Some(Node {
@@ -627,7 +838,7 @@ impl<'a> PolicyChecker<'a> {
                     }
                     None => None,
                 },
-                Def::Model(m) => self.model(m, &env, &mut uses, lvl),
+                Def::Model(m) => self.model(m, &env, uses, lvl),
             };
             let Some(node) = node else {
                 ok = false;
@@ -649,31 +860,38 @@ impl<'a> PolicyChecker<'a> {
             );
             list.push(node);
         }
+        Values {
+            nodes,
+            req_nodes,
+            cand_nodes,
+            ok,
+        }
+    }
 
-        // ---- guards ------------------------------------------------------------------------
+    /// Pass 4, guards: each guard typed (`require`) or parsed (caps, gaps, quiet hours). The
+    /// guards that checked, and whether all did.
+    fn guards(
+        &mut self,
+        guards: &[&'a ast::Guard],
+        env: &Env,
+        cand_attrs: Option<&RecordTy>,
+        has_subject: bool,
+        has_route: bool,
+        uses: &mut BTreeSet<String>,
+    ) -> (Vec<Guard>, bool) {
         let mut checked_guards = vec![];
+        let mut ok = true;
         let mut guard_names: HashMap<&str, Span> = HashMap::new();
-        for g in &guards {
+        for g in guards {
             if let Some(first) = guard_names.get(g.name.name.as_str()) {
                 let first = *first;
                 self.dup("guard", &g.name.name, g.name.span, first);
                 continue;
             }
             guard_names.insert(&g.name.name, g.name.span);
-            let cand_env = cand_attrs
-                .as_deref()
-                .filter(|_| !candidates.as_ref().is_some_and(|c| c.implicit));
             let kind = match &g.kind {
                 ast::GuardKind::Require(e) => {
-                    let env = Env {
-                        ctx: &ctx,
-                        params: &param_vals,
-                        nodes: &nodes,
-                        candidate: cand_env,
-                        role: "this guard",
-                        failed: &failed,
-                    };
-                    match expr::check(&e.text, e.span, &env, &mut uses, self.diags) {
+                    match expr::check(&e.text, e.span, env, uses, self.diags) {
                         Some(t) if t.ty == Ty::Bool => Some(GuardKind::Require {
                             ex: t.ex,
                             level: t.level,
@@ -707,7 +925,7 @@ impl<'a> PolicyChecker<'a> {
                     if limit.0 == 0 {
                         self.diags.push(Problem::ZeroCap.at(&[limit.1]));
                     }
-                    let sc = self.scope(scope, cand_attrs.as_deref());
+                    let sc = self.scope(scope, cand_attrs);
                     match (w, sc) {
                         (Some(window), Some(scope)) if limit.0 > 0 => Some(GuardKind::Cap {
                             limit: limit.0,
@@ -719,7 +937,7 @@ impl<'a> PolicyChecker<'a> {
                 }
                 ast::GuardKind::Gap { duration, scope } => {
                     let d = self.duration(duration);
-                    let sc = self.scope(scope, cand_attrs.as_deref());
+                    let sc = self.scope(scope, cand_attrs);
                     match (d, sc) {
                         (Some(gap), Some(scope)) => Some(GuardKind::Gap { gap, scope }),
                         _ => None,
@@ -740,7 +958,7 @@ impl<'a> PolicyChecker<'a> {
                 }
             };
             if let Some(kind) = kind {
-                if kind.is_stateful() && subject.is_none() {
+                if kind.is_stateful() && !has_subject {
                     let problem = Problem::NoSubject {
                         guard: g.name.name.clone(),
                     };
@@ -757,39 +975,30 @@ impl<'a> PolicyChecker<'a> {
                 ok = false;
             }
         }
+        (checked_guards, ok)
+    }
 
-        // ---- subject ------------------------------------------------------------------------
-        let subj = subject.and_then(|s| self.subject(s, &ctx));
-        if subject.is_some() && subj.is_none() {
-            ok = false;
-        }
-
-        // ---- selection and routes ----------------------------------------------------------
-        let selection = self.selection(
-            select,
-            fallback,
-            route,
-            score,
-            &candidates,
-            &ctx,
-            &param_vals,
-            &nodes,
-            &mut uses,
-            &failed,
-        );
-
-        // ---- unused: by what expressions mention, so an error elsewhere cannot fake one -------
-        for text in expression_texts(p) {
+    /// The last pass, unused names: by what expressions mention, so an error elsewhere cannot
+    /// fake one. Rejected (reserved) names are not warned about.
+    fn unused(
+        &mut self,
+        mut uses: BTreeSet<String>,
+        params: &[(String, Ty, Value)],
+        param_spans: &[Span],
+        defs: &[(String, Span, Def)],
+        reserved: &HashSet<String>,
+    ) {
+        for text in expression_texts(self.p) {
             uses.extend(expr::references(text));
         }
         let model_inputs_uses = uses.clone();
-        for (i, (name, _, _)) in param_vals.iter().enumerate() {
+        for (i, (name, _, _)) in params.iter().enumerate() {
             if !model_inputs_uses.contains(name) {
                 let problem = Problem::UnusedParam { name: name.clone() };
                 self.diags.push(problem.at(&[param_spans[i]]));
             }
         }
-        for (name, span, def) in &defs {
+        for (name, span, def) in defs {
             if uses.contains(name) || reserved.contains(name) {
                 continue;
             }
@@ -801,26 +1010,6 @@ impl<'a> PolicyChecker<'a> {
             };
             self.diags.push(problem.at(&[*span]));
         }
-
-        let (selection, candidates) = (selection?, candidates?);
-        if !ok || self.candidates_failed {
-            return None;
-        }
-        let score_idx = nodes.get("score").map(|n| n.index);
-        Some(CheckedPolicy {
-            name: p.name.name.clone(),
-            meta,
-            span: p.span,
-            context: ctx,
-            subject: subj,
-            params: param_vals,
-            candidates,
-            req_nodes,
-            cand_nodes,
-            score: score_idx,
-            guards: checked_guards,
-            select: selection,
-        })
     }
 
     /// Dependency order of the value nodes; reports cycles.
