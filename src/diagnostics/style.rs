@@ -29,7 +29,7 @@ pub fn violations(text: &str, part: Part) -> Vec<String> {
     if text.ends_with('.') && !text.ends_with("..") {
         out.push("ends with a period".to_string());
     }
-    if text.matches('`').count() % 2 != 0 {
+    if !text.matches('`').count().is_multiple_of(2) {
         out.push("has an unpaired backtick".to_string());
     }
     if has_single_quoted_name(text) {

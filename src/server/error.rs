@@ -240,6 +240,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
