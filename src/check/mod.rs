@@ -1636,28 +1636,16 @@ impl<'a> PolicyChecker<'a> {
         let implicit = cands.as_ref().is_none_or(|c| c.implicit);
         if let Some(r) = route {
             if let Some(s) = select {
-                self.diags.push(
-                    Diagnostic::new(Code::Selection, "a policy cannot both `route` and `select`")
-                        .label(s.span, "select in a router")
-                        .label(r.span, "route here")
-                        .help("split it into a router and a policy that selects"),
-                );
+                self.diags
+                    .push(Problem::RouteAndSelect.at(&[s.span, r.span]));
                 return None;
             }
             if !implicit {
-                self.diags.push(
-                    Diagnostic::new(Code::Selection, "a router cannot have candidates")
-                        .label(r.span, "router")
-                        .help("move the candidates to the policy it routes to"),
-                );
+                self.diags.push(Problem::RouterWithCandidates.at(&[r.span]));
                 return None;
             }
             if let Some(s) = score {
-                self.diags.push(
-                    Diagnostic::new(Code::Selection, "a router has no score")
-                        .label(s.span, "score in a router")
-                        .help("route on a `let` value or a model output instead"),
-                );
+                self.diags.push(Problem::RouterWithScore.at(&[s.span]));
                 return None;
             }
             let mut rules = vec![];
@@ -1672,33 +1660,22 @@ impl<'a> PolicyChecker<'a> {
                 };
                 let t = expr::check(&rule.when.text, rule.when.span, &env, uses, self.diags)?;
                 if t.ty != Ty::Bool {
-                    self.diags.push(
-                        Diagnostic::new(
-                            Code::WrongKind,
-                            format!("a route condition must be a bool, found `{}`", t.ty),
-                        )
-                        .label(rule.when.span, "not a bool"),
-                    );
+                    let problem = Problem::RouteConditionNotBool {
+                        ty: t.ty.to_string(),
+                    };
+                    self.diags.push(problem.at(&[rule.when.span]));
                     return None;
                 }
                 if t.level == Level::Candidate {
-                    self.diags.push(
-                        Diagnostic::new(
-                            Code::WrongKind,
-                            "a route condition cannot read candidate values",
-                        )
-                        .label(rule.when.span, "per candidate"),
-                    );
+                    self.diags
+                        .push(Problem::RouteConditionPerCandidate.at(&[rule.when.span]));
                     return None;
                 }
                 rules.push((t.ex, rule.target.name.clone()));
             }
             if r.otherwise.is_none() {
-                self.diags.push(
-                    Diagnostic::new(Code::Selection, "a route needs an `otherwise` branch")
-                        .label(r.span, "no otherwise")
-                        .help("add `otherwise -> POLICY`, so every request is routed"),
-                );
+                self.diags
+                    .push(Problem::RouteWithoutOtherwise.at(&[r.span]));
                 return None;
             }
             return Some(Selection::Route {
@@ -1707,19 +1684,11 @@ impl<'a> PolicyChecker<'a> {
             });
         }
         let Some(s) = select else {
-            let help = if implicit {
-                "add `select gate` to act when every guard passes, or a `route` block"
-            } else {
-                "add `select best` or `select top N`"
+            let problem = Problem::NoSelection {
+                policy: p.name.name.clone(),
+                gate: implicit,
             };
-            self.diags.push(
-                Diagnostic::new(
-                    Code::Selection,
-                    format!("policy `{}` does not select anything", p.name.name),
-                )
-                .label(p.name.span, "no `select` or `route`")
-                .help(help),
-            );
+            self.diags.push(problem.at(&[p.name.span]));
             return None;
         };
         let fb = match fallback {
@@ -1738,19 +1707,11 @@ impl<'a> PolicyChecker<'a> {
                             _ => None,
                         })
                         .collect();
-                    let help = did_you_mean(&f.name, ids.iter().map(String::as_str))
-                        .map(|s| format!("did you mean `{s}`?"))
-                        .unwrap_or_else(|| {
-                            "a fallback must be one of the declared candidates".into()
-                        });
-                    self.diags.push(
-                        Diagnostic::new(
-                            Code::UnknownName,
-                            format!("fallback `{}` is not a declared candidate", f.name),
-                        )
-                        .label(f.span, "unknown candidate")
-                        .help(help),
-                    );
+                    let problem = Problem::UnknownFallback {
+                        name: f.name.clone(),
+                        suggestion: did_you_mean(&f.name, ids.iter().map(String::as_str)),
+                    };
+                    self.diags.push(problem.at(&[f.span]));
                     return None;
                 }
                 Some(f.name.clone())
@@ -1760,38 +1721,23 @@ impl<'a> PolicyChecker<'a> {
         match s.kind {
             ast::SelectKind::Gate => {
                 if !implicit {
-                    self.diags.push(
-                        Diagnostic::new(
-                            Code::Selection,
-                            "`select gate` is for policies without candidates",
-                        )
-                        .label(s.span, "gate with candidates")
-                        .help("use `select best` or `select top N`"),
-                    );
+                    self.diags.push(Problem::GateWithCandidates.at(&[s.span]));
                     return None;
                 }
                 Some(Selection::Gate)
             }
             ast::SelectKind::Best | ast::SelectKind::Top(_) => {
                 if implicit {
-                    self.diags.push(Diagnostic::new(Code::Selection, "there are no candidates to select from").label(s.span, "nothing to rank").help("declare `candidates`, or use `select gate` to decide whether to act"));
+                    self.diags.push(Problem::NothingToSelect.at(&[s.span]));
                     return None;
                 }
                 if score.is_none() {
-                    self.diags.push(
-                        Diagnostic::new(Code::Selection, "ranking candidates needs a `score`")
-                            .label(s.span, "ranks by score")
-                            .help("add `score = EXPR`"),
-                    );
+                    self.diags.push(Problem::RankingWithoutScore.at(&[s.span]));
                     return None;
                 }
                 match s.kind {
                     ast::SelectKind::Top(0) => {
-                        self.diags.push(
-                            Diagnostic::new(Code::Selection, "`select top 0` selects nothing")
-                                .label(s.span, "zero")
-                                .help("select at least 1"),
-                        );
+                        self.diags.push(Problem::SelectTopZero.at(&[s.span]));
                         None
                     }
                     ast::SelectKind::Top(k) => Some(Selection::Top { k, fallback: fb }),

@@ -90,6 +90,29 @@ pub enum Problem {
         ty: String,
         router: String,
     },
+    /// Labels the `select`, then the `route`.
+    RouteAndSelect,
+    RouterWithCandidates,
+    RouterWithScore,
+    RouteConditionNotBool {
+        ty: String,
+    },
+    RouteConditionPerCandidate,
+    RouteWithoutOtherwise,
+    /// A policy with neither `select` nor `route`; `gate` when it has no candidates.
+    NoSelection {
+        policy: String,
+        gate: bool,
+    },
+    /// A fallback that is not a declared candidate, with the closest id if there is one.
+    UnknownFallback {
+        name: String,
+        suggestion: Option<String>,
+    },
+    GateWithCandidates,
+    NothingToSelect,
+    RankingWithoutScore,
+    SelectTopZero,
 }
 
 fn ticked(names: &[String]) -> String {
@@ -121,6 +144,19 @@ impl Problem {
             Problem::UnknownRoute { .. } => Code::UnknownRoute,
             Problem::RouteCycle { .. } => Code::RouteCycle,
             Problem::RouteContext { .. } => Code::RouteContext,
+            Problem::RouteConditionNotBool { .. } | Problem::RouteConditionPerCandidate => {
+                Code::WrongKind
+            }
+            Problem::UnknownFallback { .. } => Code::UnknownName,
+            Problem::RouteAndSelect
+            | Problem::RouterWithCandidates
+            | Problem::RouterWithScore
+            | Problem::RouteWithoutOtherwise
+            | Problem::NoSelection { .. }
+            | Problem::GateWithCandidates
+            | Problem::NothingToSelect
+            | Problem::RankingWithoutScore
+            | Problem::SelectTopZero => Code::Selection,
         }
     }
 
@@ -170,6 +206,28 @@ impl Problem {
                 "`{target}` needs the context field `{field}: {ty}` which `{router}` does not \
                  provide"
             ),
+            Problem::RouteAndSelect => "a policy cannot both `route` and `select`".into(),
+            Problem::RouterWithCandidates => "a router cannot have candidates".into(),
+            Problem::RouterWithScore => "a router has no score".into(),
+            Problem::RouteConditionNotBool { ty } => {
+                format!("a route condition must be a bool, found `{ty}`")
+            }
+            Problem::RouteConditionPerCandidate => {
+                "a route condition cannot read candidate values".into()
+            }
+            Problem::RouteWithoutOtherwise => "a route needs an `otherwise` branch".into(),
+            Problem::NoSelection { policy, .. } => {
+                format!("policy `{policy}` does not select anything")
+            }
+            Problem::UnknownFallback { name, .. } => {
+                format!("fallback `{name}` is not a declared candidate")
+            }
+            Problem::GateWithCandidates => {
+                "`select gate` is for policies without candidates".into()
+            }
+            Problem::NothingToSelect => "there are no candidates to select from".into(),
+            Problem::RankingWithoutScore => "ranking candidates needs a `score`".into(),
+            Problem::SelectTopZero => "`select top 0` selects nothing".into(),
         }
     }
 
@@ -196,6 +254,18 @@ impl Problem {
             Problem::UnknownRoute { .. } => vec!["no such policy"],
             Problem::RouteCycle { .. } => vec!["this route closes the cycle"],
             Problem::RouteContext { .. } => vec!["routed here"],
+            Problem::RouteAndSelect => vec!["select in a router", "route here"],
+            Problem::RouterWithCandidates => vec!["router"],
+            Problem::RouterWithScore => vec!["score in a router"],
+            Problem::RouteConditionNotBool { .. } => vec!["not a bool"],
+            Problem::RouteConditionPerCandidate => vec!["per candidate"],
+            Problem::RouteWithoutOtherwise => vec!["no otherwise"],
+            Problem::NoSelection { .. } => vec!["no `select` or `route`"],
+            Problem::UnknownFallback { .. } => vec!["unknown candidate"],
+            Problem::GateWithCandidates => vec!["gate with candidates"],
+            Problem::NothingToSelect => vec!["nothing to rank"],
+            Problem::RankingWithoutScore => vec!["ranks by score"],
+            Problem::SelectTopZero => vec!["zero"],
         }
     }
 
@@ -234,6 +304,33 @@ impl Problem {
             Problem::RouteContext {
                 field, ty, router, ..
             } => format!("declare `{field}: {ty}` in the context of `{router}`"),
+            Problem::RouteAndSelect => "split it into a router and a policy that selects".into(),
+            Problem::RouterWithCandidates => {
+                "move the candidates to the policy it routes to".into()
+            }
+            Problem::RouterWithScore => "route on a `let` value or a model output instead".into(),
+            Problem::RouteConditionNotBool { .. } | Problem::RouteConditionPerCandidate => {
+                return None;
+            }
+            Problem::RouteWithoutOtherwise => {
+                "add `otherwise -> POLICY`, so every request is routed".into()
+            }
+            Problem::NoSelection { gate: true, .. } => {
+                "add `select gate` to act when every guard passes, or a `route` block".into()
+            }
+            Problem::NoSelection { gate: false, .. } => {
+                "add `select best` or `select top N`".into()
+            }
+            Problem::UnknownFallback { suggestion, .. } => match suggestion {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => "a fallback must be one of the declared candidates".into(),
+            },
+            Problem::GateWithCandidates => "use `select best` or `select top N`".into(),
+            Problem::NothingToSelect => {
+                "declare `candidates`, or use `select gate` to decide whether to act".into()
+            }
+            Problem::RankingWithoutScore => "add `score = EXPR`".into(),
+            Problem::SelectTopZero => "select at least 1".into(),
         };
         Some(h)
     }
@@ -317,6 +414,32 @@ impl Problem {
                 ty: s("string"),
                 router: s("router"),
             },
+            Problem::RouteAndSelect,
+            Problem::RouterWithCandidates,
+            Problem::RouterWithScore,
+            Problem::RouteConditionNotBool { ty: s("float") },
+            Problem::RouteConditionPerCandidate,
+            Problem::RouteWithoutOtherwise,
+            Problem::NoSelection {
+                policy: s("p"),
+                gate: true,
+            },
+            Problem::NoSelection {
+                policy: s("p"),
+                gate: false,
+            },
+            Problem::UnknownFallback {
+                name: s("emial"),
+                suggestion: Some(s("email")),
+            },
+            Problem::UnknownFallback {
+                name: s("sms"),
+                suggestion: None,
+            },
+            Problem::GateWithCandidates,
+            Problem::NothingToSelect,
+            Problem::RankingWithoutScore,
+            Problem::SelectTopZero,
         ]
     }
 }
