@@ -1112,37 +1112,27 @@ impl<'a> PolicyChecker<'a> {
             ast::Scope::All => Some(Scope::All),
             ast::Scope::Candidate(span) => {
                 if attrs.is_none() {
-                    self.diags.push(
-                        Diagnostic::new(Code::WrongKind, "`by candidate` needs candidates")
-                            .label(*span, "no candidates in this policy"),
-                    );
+                    let problem = Problem::ScopeWithoutCandidates { attr: false };
+                    self.diags.push(problem.at(&[*span]));
                     return None;
                 }
                 Some(Scope::Candidate)
             }
             ast::Scope::Attr(name) => {
                 let Some(attrs) = attrs else {
-                    self.diags.push(
-                        Diagnostic::new(Code::WrongKind, "`by candidate.…` needs candidates")
-                            .label(name.span, "no candidates in this policy"),
-                    );
+                    let problem = Problem::ScopeWithoutCandidates { attr: true };
+                    self.diags.push(problem.at(&[name.span]));
                     return None;
                 };
                 match attrs.index(&name.name) {
                     Some(i) => Some(Scope::Attr(i as u16)),
                     None => {
-                        let help =
-                            did_you_mean(&name.name, attrs.fields.iter().map(|f| f.name.as_str()))
-                                .map(|s| format!("did you mean `candidate.{s}`?"));
-                        let mut d = Diagnostic::new(
-                            Code::UnknownName,
-                            format!("candidates have no attribute `{}`", name.name),
-                        )
-                        .label(name.span, "unknown attribute");
-                        if let Some(h) = help {
-                            d = d.help(h);
-                        }
-                        self.diags.push(d);
+                        let names = attrs.fields.iter().map(|f| f.name.as_str());
+                        let problem = Problem::UnknownScopeAttribute {
+                            name: name.name.clone(),
+                            suggestion: did_you_mean(&name.name, names),
+                        };
+                        self.diags.push(problem.at(&[name.span]));
                         None
                     }
                 }
@@ -1171,30 +1161,17 @@ impl<'a> PolicyChecker<'a> {
     fn subject(&mut self, s: &ast::Subject, ctx: &RecordTy) -> Option<Subject> {
         let (key, kty) = self.context_path(ctx, &s.key, "subject key")?;
         if !matches!(kty, Ty::String | Ty::Int) {
-            self.diags.push(
-                Diagnostic::new(
-                    Code::WrongKind,
-                    format!("the subject key must be a `string` or an `int`, found `{kty}`"),
-                )
-                .label(s.key.span, "not a key"),
-            );
+            let problem = Problem::SubjectKeyType {
+                ty: kty.to_string(),
+            };
+            self.diags.push(problem.at(&[s.key.span]));
             return None;
         }
         if Self::optional_without_default(ctx, &s.key) {
-            self.diags.push(
-                Diagnostic::new(
-                    Code::WrongKind,
-                    format!(
-                        "the subject key `{}` is optional, so a request without it would count no actions",
-                        s.key.dotted()
-                    ),
-                )
-                .label(s.key.span, "may be absent")
-                .help(format!(
-                    "declare `{}` required (drop the `?`): caps and gaps need to know whose actions count",
-                    s.key.dotted()
-                )),
-            );
+            let problem = Problem::OptionalSubjectKey {
+                key: s.key.dotted(),
+            };
+            self.diags.push(problem.at(&[s.key.span]));
             return None;
         }
         let zone = match &s.zone {
@@ -1202,34 +1179,23 @@ impl<'a> PolicyChecker<'a> {
             Some(ast::Zone::Literal(name)) => match jiff::tz::TimeZone::get(&name.value) {
                 Ok(tz) => Zone::Fixed(tz),
                 Err(_) => {
-                    let help = did_you_mean(
-                        &name.value,
-                        jiff::tz::db()
-                            .available()
-                            .map(|n| n.as_str().to_string())
-                            .collect::<Vec<_>>()
-                            .iter()
-                            .map(String::as_str),
-                    )
-                    .map(|s| format!("did you mean `{s}`?"))
-                    .unwrap_or_else(|| {
-                        "use an IANA time zone name such as `America/New_York`".into()
-                    });
-                    self.diags.push(
-                        Diagnostic::new(
-                            Code::InvalidTimeZone,
-                            format!("unknown time zone `{}`", name.value),
-                        )
-                        .label(name.span, "not an IANA time zone")
-                        .help(help),
-                    );
+                    let zones: Vec<String> = jiff::tz::db()
+                        .available()
+                        .map(|n| n.as_str().to_string())
+                        .collect();
+                    let problem = Problem::UnknownTimeZone {
+                        name: name.value.clone(),
+                        suggestion: did_you_mean(&name.value, zones.iter().map(String::as_str)),
+                    };
+                    self.diags.push(problem.at(&[name.span]));
                     return None;
                 }
             },
             Some(ast::Zone::Field(path)) => {
                 let (idx, ty) = self.context_path(ctx, path, "zone field")?;
                 if ty != Ty::String {
-                    self.diags.push(Diagnostic::new(Code::InvalidTimeZone, format!("the zone field must be a `string`, found `{ty}`")).label(path.span, "not a string").help("declare the field `string` and send an IANA name such as \"Europe/Paris\""));
+                    let problem = Problem::ZoneFieldType { ty: ty.to_string() };
+                    self.diags.push(problem.at(&[path.span]));
                     return None;
                 }
                 Zone::Field(idx)

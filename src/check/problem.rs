@@ -113,6 +113,29 @@ pub enum Problem {
     NothingToSelect,
     RankingWithoutScore,
     SelectTopZero,
+    /// `by candidate` (`attr` is `None`) or `by candidate.ATTR` in a policy without candidates.
+    ScopeWithoutCandidates {
+        attr: bool,
+    },
+    /// `by candidate.ATTR` naming no attribute, with the closest one if there is one.
+    UnknownScopeAttribute {
+        name: String,
+        suggestion: Option<String>,
+    },
+    SubjectKeyType {
+        ty: String,
+    },
+    OptionalSubjectKey {
+        key: String,
+    },
+    /// An unknown time zone, with the closest IANA name if there is one.
+    UnknownTimeZone {
+        name: String,
+        suggestion: Option<String>,
+    },
+    ZoneFieldType {
+        ty: String,
+    },
 }
 
 fn ticked(names: &[String]) -> String {
@@ -157,6 +180,13 @@ impl Problem {
             | Problem::NothingToSelect
             | Problem::RankingWithoutScore
             | Problem::SelectTopZero => Code::Selection,
+            Problem::ScopeWithoutCandidates { .. }
+            | Problem::SubjectKeyType { .. }
+            | Problem::OptionalSubjectKey { .. } => Code::WrongKind,
+            Problem::UnknownScopeAttribute { .. } => Code::UnknownName,
+            Problem::UnknownTimeZone { .. } | Problem::ZoneFieldType { .. } => {
+                Code::InvalidTimeZone
+            }
         }
     }
 
@@ -228,6 +258,26 @@ impl Problem {
             Problem::NothingToSelect => "there are no candidates to select from".into(),
             Problem::RankingWithoutScore => "ranking candidates needs a `score`".into(),
             Problem::SelectTopZero => "`select top 0` selects nothing".into(),
+            Problem::ScopeWithoutCandidates { attr: false } => {
+                "`by candidate` needs candidates".into()
+            }
+            Problem::ScopeWithoutCandidates { attr: true } => {
+                "`by candidate.…` needs candidates".into()
+            }
+            Problem::UnknownScopeAttribute { name, .. } => {
+                format!("candidates have no attribute `{name}`")
+            }
+            Problem::SubjectKeyType { ty } => {
+                format!("the subject key must be a `string` or an `int`, found `{ty}`")
+            }
+            Problem::OptionalSubjectKey { key } => format!(
+                "the subject key `{key}` is optional, so a request without it would count no \
+                 actions"
+            ),
+            Problem::UnknownTimeZone { name, .. } => format!("unknown time zone `{name}`"),
+            Problem::ZoneFieldType { ty } => {
+                format!("the zone field must be a `string`, found `{ty}`")
+            }
         }
     }
 
@@ -266,6 +316,12 @@ impl Problem {
             Problem::NothingToSelect => vec!["nothing to rank"],
             Problem::RankingWithoutScore => vec!["ranks by score"],
             Problem::SelectTopZero => vec!["zero"],
+            Problem::ScopeWithoutCandidates { .. } => vec!["no candidates in this policy"],
+            Problem::UnknownScopeAttribute { .. } => vec!["unknown attribute"],
+            Problem::SubjectKeyType { .. } => vec!["not a key"],
+            Problem::OptionalSubjectKey { .. } => vec!["may be absent"],
+            Problem::UnknownTimeZone { .. } => vec!["not an IANA time zone"],
+            Problem::ZoneFieldType { .. } => vec!["not a string"],
         }
     }
 
@@ -331,6 +387,25 @@ impl Problem {
             }
             Problem::RankingWithoutScore => "add `score = EXPR`".into(),
             Problem::SelectTopZero => "select at least 1".into(),
+            Problem::ScopeWithoutCandidates { .. } | Problem::SubjectKeyType { .. } => {
+                return None;
+            }
+            Problem::UnknownScopeAttribute { suggestion, .. } => {
+                return suggestion
+                    .as_ref()
+                    .map(|s| format!("did you mean `candidate.{s}`?"));
+            }
+            Problem::OptionalSubjectKey { key } => format!(
+                "declare `{key}` required (drop the `?`): caps and gaps need to know whose \
+                 actions count"
+            ),
+            Problem::UnknownTimeZone { suggestion, .. } => match suggestion {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => "use an IANA time zone name such as `America/New_York`".into(),
+            },
+            Problem::ZoneFieldType { .. } => {
+                "declare the field `string` and send an IANA name such as \"Europe/Paris\"".into()
+            }
         };
         Some(h)
     }
@@ -440,6 +515,23 @@ impl Problem {
             Problem::NothingToSelect,
             Problem::RankingWithoutScore,
             Problem::SelectTopZero,
+            Problem::ScopeWithoutCandidates { attr: false },
+            Problem::ScopeWithoutCandidates { attr: true },
+            Problem::UnknownScopeAttribute {
+                name: s("chanel"),
+                suggestion: Some(s("channel")),
+            },
+            Problem::SubjectKeyType { ty: s("float") },
+            Problem::OptionalSubjectKey { key: s("user_id") },
+            Problem::UnknownTimeZone {
+                name: s("America/New_Yrok"),
+                suggestion: Some(s("America/New_York")),
+            },
+            Problem::UnknownTimeZone {
+                name: s("Mars/Olympus"),
+                suggestion: None,
+            },
+            Problem::ZoneFieldType { ty: s("int") },
         ]
     }
 }
