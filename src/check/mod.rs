@@ -1248,31 +1248,18 @@ impl<'a> PolicyChecker<'a> {
                 _ => None,
             };
             let Some(rec) = rec else {
-                self.diags.push(
-                    Diagnostic::new(
-                        Code::CandidateShape,
-                        format!(
-                            "`{}` must be a list of records with an `id`, found `{ty}`",
-                            path.dotted()
-                        ),
-                    )
-                    .label(path.span, "not a list of records")
-                    .help("declare it like `contacts: list<{ id: string, score: float }>`"),
-                );
+                let problem = Problem::CandidatesFromNotList {
+                    path: path.dotted(),
+                    ty: ty.to_string(),
+                };
+                self.diags.push(problem.at(&[path.span]));
                 return None;
             };
             if rec.field("id").map(|f| &f.ty) != Some(&Ty::String) {
-                self.diags.push(
-                    Diagnostic::new(
-                        Code::CandidateShape,
-                        format!(
-                            "the records of `{}` need an `id: string` field",
-                            path.dotted()
-                        ),
-                    )
-                    .label(path.span, "no `id: string`")
-                    .help("candidates are identified by `id` in decisions and in the ledger"),
-                );
+                let problem = Problem::CandidatesFromWithoutId {
+                    path: path.dotted(),
+                };
+                self.diags.push(problem.at(&[path.span]));
                 return None;
             }
             let mut map = vec![];
@@ -1339,19 +1326,12 @@ impl<'a> PolicyChecker<'a> {
                     {
                         misspelled[j] = true;
                     }
-                    let help = meant.map(|s| format!("did you mean `{s}`?"));
-                    let mut d = Diagnostic::new(
-                        Code::CandidateShape,
-                        format!(
-                            "candidate `{}` has attribute `{}`, which the other candidates lack",
-                            cand.id.name, name.name
-                        ),
-                    )
-                    .label(name.span, "not shared");
-                    if let Some(h) = help {
-                        d = d.help(h);
-                    }
-                    self.diags.push(d);
+                    let problem = Problem::UnsharedAttribute {
+                        candidate: cand.id.name.clone(),
+                        attr: name.name.clone(),
+                        suggestion: meant,
+                    };
+                    self.diags.push(problem.at(&[name.span]));
                     ok = false;
                     continue;
                 };
@@ -1359,17 +1339,11 @@ impl<'a> PolicyChecker<'a> {
                 match literal_value(l, &attrs[i].ty) {
                     Ok(v) => row[i] = v,
                     Err(_) => {
-                        self.diags.push(
-                            Diagnostic::new(
-                                Code::CandidateShape,
-                                format!(
-                                    "attribute `{}` is {} in other candidates",
-                                    name.name,
-                                    a_code(&attrs[i].ty)
-                                ),
-                            )
-                            .label(l.span, format!("not {}", a_code(&attrs[i].ty))),
-                        );
+                        let problem = Problem::AttributeType {
+                            attr: name.name.clone(),
+                            ty: attrs[i].ty.to_string(),
+                        };
+                        self.diags.push(problem.at(&[l.span]));
                         ok = false;
                     }
                 }
@@ -1382,17 +1356,11 @@ impl<'a> PolicyChecker<'a> {
                             .clone()
                             .unwrap_or_else(|| Value::zero(&attrs[i].ty));
                     } else {
-                        self.diags.push(
-                            Diagnostic::new(
-                                Code::CandidateShape,
-                                format!(
-                                    "candidate `{}` lacks attribute `{}`",
-                                    cand.id.name, attrs[i].name
-                                ),
-                            )
-                            .label(cand.id.span, format!("no `{}`", attrs[i].name))
-                            .help("give every candidate the same attributes"),
-                        );
+                        let problem = Problem::MissingAttribute {
+                            candidate: cand.id.name.clone(),
+                            attr: attrs[i].name.clone(),
+                        };
+                        self.diags.push(problem.at(&[cand.id.span]));
                         ok = false;
                     }
                 }
@@ -1400,7 +1368,7 @@ impl<'a> PolicyChecker<'a> {
             fixed.push(Arc::from(row));
         }
         if c.list.is_empty() && c.from.is_none() {
-            self.diags.push(Diagnostic::new(Code::CandidateShape, "`candidates` declares no candidate").label(c.span, "empty").help("list candidates, or take them from the request with `candidates from FIELD`"));
+            self.diags.push(Problem::NoCandidates.at(&[c.span]));
             ok = false;
         }
         self.candidates_failed |= !ok;

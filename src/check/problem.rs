@@ -5,7 +5,7 @@
 //!
 //! Expression problems (`check::expr`) still build their diagnostics where they are found.
 
-use crate::diagnostics::{Code, Diagnostic};
+use crate::diagnostics::{Code, Diagnostic, a_code};
 use crate::source::Span;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -136,6 +136,30 @@ pub enum Problem {
     ZoneFieldType {
         ty: String,
     },
+    /// `candidates from FIELD` where the field is not a list of records.
+    CandidatesFromNotList {
+        path: String,
+        ty: String,
+    },
+    CandidatesFromWithoutId {
+        path: String,
+    },
+    /// An attribute only this candidate has, with the missing one it may misspell.
+    UnsharedAttribute {
+        candidate: String,
+        attr: String,
+        suggestion: Option<String>,
+    },
+    /// An attribute whose literal is not of the type it has in the other candidates.
+    AttributeType {
+        attr: String,
+        ty: String,
+    },
+    MissingAttribute {
+        candidate: String,
+        attr: String,
+    },
+    NoCandidates,
 }
 
 fn ticked(names: &[String]) -> String {
@@ -187,6 +211,12 @@ impl Problem {
             Problem::UnknownTimeZone { .. } | Problem::ZoneFieldType { .. } => {
                 Code::InvalidTimeZone
             }
+            Problem::CandidatesFromNotList { .. }
+            | Problem::CandidatesFromWithoutId { .. }
+            | Problem::UnsharedAttribute { .. }
+            | Problem::AttributeType { .. }
+            | Problem::MissingAttribute { .. }
+            | Problem::NoCandidates => Code::CandidateShape,
         }
     }
 
@@ -278,11 +308,41 @@ impl Problem {
             Problem::ZoneFieldType { ty } => {
                 format!("the zone field must be a `string`, found `{ty}`")
             }
+            Problem::CandidatesFromNotList { path, ty } => {
+                format!("`{path}` must be a list of records with an `id`, found `{ty}`")
+            }
+            Problem::CandidatesFromWithoutId { path } => {
+                format!("the records of `{path}` need an `id: string` field")
+            }
+            Problem::UnsharedAttribute {
+                candidate, attr, ..
+            } => format!(
+                "candidate `{candidate}` has attribute `{attr}`, which the other candidates lack"
+            ),
+            Problem::AttributeType { attr, ty } => {
+                format!("attribute `{attr}` is {} in other candidates", a_code(ty))
+            }
+            Problem::MissingAttribute { candidate, attr } => {
+                format!("candidate `{candidate}` lacks attribute `{attr}`")
+            }
+            Problem::NoCandidates => "`candidates` declares no candidate".into(),
         }
     }
 
     /// The labels' texts, primary first; [`Problem::at`] pairs them with spans.
-    pub fn labels(&self) -> Vec<&'static str> {
+    pub fn labels(&self) -> Vec<String> {
+        match self {
+            Problem::AttributeType { ty, .. } => vec![format!("not {}", a_code(ty))],
+            Problem::MissingAttribute { attr, .. } => vec![format!("no `{attr}`")],
+            _ => self
+                .fixed_labels()
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
+        }
+    }
+
+    fn fixed_labels(&self) -> Vec<&'static str> {
         match self {
             Problem::Duplicate { .. } => vec!["declared again here", "first declared here"],
             Problem::RepeatedItem { .. } => vec!["again here", "first here"],
@@ -322,6 +382,11 @@ impl Problem {
             Problem::OptionalSubjectKey { .. } => vec!["may be absent"],
             Problem::UnknownTimeZone { .. } => vec!["not an IANA time zone"],
             Problem::ZoneFieldType { .. } => vec!["not a string"],
+            Problem::CandidatesFromNotList { .. } => vec!["not a list of records"],
+            Problem::CandidatesFromWithoutId { .. } => vec!["no `id: string`"],
+            Problem::UnsharedAttribute { .. } => vec!["not shared"],
+            Problem::AttributeType { .. } | Problem::MissingAttribute { .. } => vec![],
+            Problem::NoCandidates => vec!["empty"],
         }
     }
 
@@ -405,6 +470,20 @@ impl Problem {
             },
             Problem::ZoneFieldType { .. } => {
                 "declare the field `string` and send an IANA name such as \"Europe/Paris\"".into()
+            }
+            Problem::CandidatesFromNotList { .. } => {
+                "declare it like `contacts: list<{ id: string, score: float }>`".into()
+            }
+            Problem::CandidatesFromWithoutId { .. } => {
+                "candidates are identified by `id` in decisions and in the ledger".into()
+            }
+            Problem::UnsharedAttribute { suggestion, .. } => {
+                return suggestion.as_ref().map(|s| format!("did you mean `{s}`?"));
+            }
+            Problem::AttributeType { .. } => return None,
+            Problem::MissingAttribute { .. } => "give every candidate the same attributes".into(),
+            Problem::NoCandidates => {
+                "list candidates, or take them from the request with `candidates from FIELD`".into()
             }
         };
         Some(h)
@@ -532,6 +611,27 @@ impl Problem {
                 suggestion: None,
             },
             Problem::ZoneFieldType { ty: s("int") },
+            Problem::CandidatesFromNotList {
+                path: s("contacts"),
+                ty: s("list<string>"),
+            },
+            Problem::CandidatesFromWithoutId {
+                path: s("contacts"),
+            },
+            Problem::UnsharedAttribute {
+                candidate: s("b"),
+                attr: s("chanel"),
+                suggestion: Some(s("channel")),
+            },
+            Problem::AttributeType {
+                attr: s("weight"),
+                ty: s("int"),
+            },
+            Problem::MissingAttribute {
+                candidate: s("b"),
+                attr: s("channel"),
+            },
+            Problem::NoCandidates,
         ]
     }
 }
