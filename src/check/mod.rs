@@ -10,7 +10,7 @@ pub use checked::*;
 pub use model_contract::{ModelCatalog, ModelInfo, OutputInfo};
 pub use problem::Problem;
 
-use crate::diagnostics::{Code, Diagnostic, a_code, count, did_you_mean};
+use crate::diagnostics::{Code, Diagnostic, a_code, did_you_mean};
 use crate::source::Span;
 use crate::syntax::ast;
 use crate::types::{FieldTy, RecordTy, Ty, Value};
@@ -1404,27 +1404,17 @@ impl<'a> PolicyChecker<'a> {
             match expr::check(&e.text, e.span, env, uses, self.diags) {
                 Some(t) if t.ty.is_numeric() || t.ty == Ty::Bool => {
                     if lvl == Level::Request && t.level == Level::Candidate {
-                        self.diags.push(
-                            Diagnostic::new(
-                                Code::WrongKind,
-                                "a `per request` model cannot read candidate values",
-                            )
-                            .label(e.span, "differs per candidate")
-                            .help("declare the model `per candidate`"),
-                        );
+                        self.diags
+                            .push(Problem::ModelInputPerCandidate.at(&[e.span]));
                         ok = false;
                     }
                     inputs.push(t.ex);
                 }
                 Some(t) => {
-                    self.diags.push(
-                        Diagnostic::new(
-                            Code::WrongKind,
-                            format!("model inputs must be numbers or bools, found `{}`", t.ty),
-                        )
-                        .label(e.span, "not a number")
-                        .help("turn it into a number, such as `platform == \"ios\"` for a string"),
-                    );
+                    let problem = Problem::ModelInputType {
+                        ty: t.ty.to_string(),
+                    };
+                    self.diags.push(problem.at(&[e.span]));
                     ok = false;
                 }
                 None => ok = false,
@@ -1433,7 +1423,11 @@ impl<'a> PolicyChecker<'a> {
         let info = match self.catalog.info(&file.value) {
             Ok(i) => i,
             Err(why) => {
-                self.diags.push(Diagnostic::new(Code::ModelFile, format!("cannot load model `{}`: {why}", file.value)).label(file.span, "cannot load").help("check the path, relative to the models directory, and that it is a valid ONNX file"));
+                let problem = Problem::ModelUnloadable {
+                    file: file.value.clone(),
+                    why,
+                };
+                self.diags.push(problem.at(&[file.span]));
                 return None;
             }
         };
@@ -1441,19 +1435,13 @@ impl<'a> PolicyChecker<'a> {
         if let Some(w) = info.input_width
             && w != m.inputs.len()
         {
-            let mut d = Diagnostic::new(
-                Code::ModelInputWidth,
-                format!(
-                    "model `{}` takes {w} inputs, the binding lists {}",
-                    file.value,
-                    m.inputs.len()
-                ),
-            )
-            .label(span, format!("{} inputs", m.inputs.len()));
-            if let Some(names) = &info.feature_names {
-                d = d.help(format!("the model's features are: {}", names.join(", ")));
-            }
-            self.diags.push(d);
+            let problem = Problem::ModelInputWidth {
+                file: file.value.clone(),
+                expected: w,
+                written: m.inputs.len(),
+                features: info.feature_names.clone(),
+            };
+            self.diags.push(problem.at(&[span]));
             ok = false;
         }
         if let Some(names) = &info.feature_names
@@ -1475,69 +1463,52 @@ impl<'a> PolicyChecker<'a> {
                         names.iter().any(|n| feature_matches(w, n)) || in_model.contains(w.as_str())
                     })
                 });
-                let msg = if all_known {
-                    format!("the inputs of model `{name}` are not in the model's feature order")
-                } else {
-                    format!("the inputs of model `{name}` do not match the model's feature names")
+                let shown = mismatched.iter().take(4);
+                let problem = Problem::ModelFeatureMismatch {
+                    name: name.clone(),
+                    order_only: all_known,
+                    mismatches: shown
+                        .clone()
+                        .map(|&i| {
+                            let w = written[i].as_deref().unwrap_or("?");
+                            (i, w.to_string(), names[i].clone())
+                        })
+                        .collect(),
+                    features: names.clone(),
                 };
-                let mut d = Diagnostic::new(Code::ModelFeatures, msg);
-                for &i in mismatched.iter().take(4) {
-                    d = d.label(
-                        m.inputs[i].span,
-                        format!(
-                            "input {} is `{}`, the model expects `{}`",
-                            i + 1,
-                            written[i].as_deref().unwrap_or("?"),
-                            names[i]
-                        ),
-                    );
-                }
-                d = d.help(format!(
-                    "the model's features, in order: {}",
-                    names.join(", ")
-                ));
-                self.diags.push(d);
+                let spans: Vec<Span> = shown.map(|&i| m.inputs[i].span).collect();
+                self.diags.push(problem.at(&spans));
                 ok = false;
             }
         }
         let (output, column) = match &m.output {
             Some(o) => (o.name.clone(), o.column),
             None => {
-                self.diags.push(Diagnostic::new(Code::ModelOutput, format!("model `{name}` does not say which output to read")).label(m.name.span, "no `output`").help("add `output probabilities[1]` for a binary classifier, or `output variable[0]` for a regressor"));
+                let problem = Problem::ModelWithoutOutput { name: name.clone() };
+                self.diags.push(problem.at(&[m.name.span]));
                 return None;
             }
         };
         let Some(out) = info.outputs.iter().find(|o| o.name == output.name) else {
-            let names: Vec<&str> = info.outputs.iter().map(|o| o.name.as_str()).collect();
-            self.diags.push(
-                Diagnostic::new(
-                    Code::ModelOutput,
-                    format!("model `{}` has no output `{}`", file.value, output.name),
-                )
-                .label(output.span, "no such output")
-                .help(format!("its outputs are: {}", names.join(", "))),
-            );
+            let problem = Problem::UnknownModelOutput {
+                file: file.value.clone(),
+                output: output.name.clone(),
+                outputs: info.outputs.iter().map(|o| o.name.clone()).collect(),
+            };
+            self.diags.push(problem.at(&[output.span]));
             return None;
         };
         let col = column.map_or(0, |c| c.0);
         if let Some(cols) = out.columns
             && col >= cols
         {
-            self.diags.push(
-                Diagnostic::new(
-                    Code::ModelOutput,
-                    format!(
-                        "output `{}` has {}; column {col} does not exist",
-                        out.name,
-                        count(cols, "column", "columns")
-                    ),
-                )
-                .label(column.map_or(output.span, |c| c.1), "out of range")
-                .help(format!(
-                    "columns are numbered from 0 to {}",
-                    cols.saturating_sub(1)
-                )),
-            );
+            let problem = Problem::ColumnOutOfRange {
+                output: out.name.clone(),
+                columns: cols,
+                column: col,
+            };
+            self.diags
+                .push(problem.at(&[column.map_or(output.span, |c| c.1)]));
             return None;
         }
         ok.then(|| Node {

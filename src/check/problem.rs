@@ -5,7 +5,7 @@
 //!
 //! Expression problems (`check::expr`) still build their diagnostics where they are found.
 
-use crate::diagnostics::{Code, Diagnostic, a_code};
+use crate::diagnostics::{Code, Diagnostic, a_code, count};
 use crate::source::Span;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -160,6 +160,43 @@ pub enum Problem {
         attr: String,
     },
     NoCandidates,
+    /// A `per request` model whose input reads candidate values.
+    ModelInputPerCandidate,
+    ModelInputType {
+        ty: String,
+    },
+    ModelUnloadable {
+        file: String,
+        why: String,
+    },
+    /// The binding lists `written` inputs, the model takes `expected`.
+    ModelInputWidth {
+        file: String,
+        expected: usize,
+        written: usize,
+        features: Option<Vec<String>>,
+    },
+    /// Inputs that disagree with the model's feature names: `(input index, written, expected)`
+    /// for each labelled input, and whether they are only out of order.
+    ModelFeatureMismatch {
+        name: String,
+        order_only: bool,
+        mismatches: Vec<(usize, String, String)>,
+        features: Vec<String>,
+    },
+    ModelWithoutOutput {
+        name: String,
+    },
+    UnknownModelOutput {
+        file: String,
+        output: String,
+        outputs: Vec<String>,
+    },
+    ColumnOutOfRange {
+        output: String,
+        columns: usize,
+        column: usize,
+    },
 }
 
 fn ticked(names: &[String]) -> String {
@@ -217,6 +254,13 @@ impl Problem {
             | Problem::AttributeType { .. }
             | Problem::MissingAttribute { .. }
             | Problem::NoCandidates => Code::CandidateShape,
+            Problem::ModelInputPerCandidate | Problem::ModelInputType { .. } => Code::WrongKind,
+            Problem::ModelUnloadable { .. } => Code::ModelFile,
+            Problem::ModelInputWidth { .. } => Code::ModelInputWidth,
+            Problem::ModelFeatureMismatch { .. } => Code::ModelFeatures,
+            Problem::ModelWithoutOutput { .. }
+            | Problem::UnknownModelOutput { .. }
+            | Problem::ColumnOutOfRange { .. } => Code::ModelOutput,
         }
     }
 
@@ -326,6 +370,44 @@ impl Problem {
                 format!("candidate `{candidate}` lacks attribute `{attr}`")
             }
             Problem::NoCandidates => "`candidates` declares no candidate".into(),
+            Problem::ModelInputPerCandidate => {
+                "a `per request` model cannot read candidate values".into()
+            }
+            Problem::ModelInputType { ty } => {
+                format!("model inputs must be numbers or bools, found `{ty}`")
+            }
+            Problem::ModelUnloadable { file, why } => format!("cannot load model `{file}`: {why}"),
+            Problem::ModelInputWidth {
+                file,
+                expected,
+                written,
+                ..
+            } => format!(
+                "model `{file}` takes {}, the binding lists {written}",
+                count(*expected, "input", "inputs")
+            ),
+            Problem::ModelFeatureMismatch {
+                name,
+                order_only: true,
+                ..
+            } => format!("the inputs of model `{name}` are not in the model's feature order"),
+            Problem::ModelFeatureMismatch { name, .. } => {
+                format!("the inputs of model `{name}` do not match the model's feature names")
+            }
+            Problem::ModelWithoutOutput { name } => {
+                format!("model `{name}` does not say which output to read")
+            }
+            Problem::UnknownModelOutput { file, output, .. } => {
+                format!("model `{file}` has no output `{output}`")
+            }
+            Problem::ColumnOutOfRange {
+                output,
+                columns,
+                column,
+            } => format!(
+                "output `{output}` has {}; column {column} does not exist",
+                count(*columns, "column", "columns")
+            ),
         }
     }
 
@@ -334,6 +416,18 @@ impl Problem {
         match self {
             Problem::AttributeType { ty, .. } => vec![format!("not {}", a_code(ty))],
             Problem::MissingAttribute { attr, .. } => vec![format!("no `{attr}`")],
+            Problem::ModelInputWidth { written, .. } => {
+                vec![count(*written, "input", "inputs")]
+            }
+            Problem::ModelFeatureMismatch { mismatches, .. } => mismatches
+                .iter()
+                .map(|(i, written, expected)| {
+                    format!(
+                        "input {} is `{written}`, the model expects `{expected}`",
+                        i + 1
+                    )
+                })
+                .collect(),
             _ => self
                 .fixed_labels()
                 .into_iter()
@@ -387,6 +481,13 @@ impl Problem {
             Problem::UnsharedAttribute { .. } => vec!["not shared"],
             Problem::AttributeType { .. } | Problem::MissingAttribute { .. } => vec![],
             Problem::NoCandidates => vec!["empty"],
+            Problem::ModelInputWidth { .. } | Problem::ModelFeatureMismatch { .. } => vec![],
+            Problem::ModelInputPerCandidate => vec!["differs per candidate"],
+            Problem::ModelInputType { .. } => vec!["not a number"],
+            Problem::ModelUnloadable { .. } => vec!["cannot load"],
+            Problem::ModelWithoutOutput { .. } => vec!["no `output`"],
+            Problem::UnknownModelOutput { .. } => vec!["no such output"],
+            Problem::ColumnOutOfRange { .. } => vec!["out of range"],
         }
     }
 
@@ -485,6 +586,31 @@ impl Problem {
             Problem::NoCandidates => {
                 "list candidates, or take them from the request with `candidates from FIELD`".into()
             }
+            Problem::ModelInputPerCandidate => "declare the model `per candidate`".into(),
+            Problem::ModelInputType { .. } => {
+                "turn it into a number, such as `platform == \"ios\"` for a string".into()
+            }
+            Problem::ModelUnloadable { .. } => "check the path, relative to the models \
+                 directory, and that it is a valid ONNX file"
+                .into(),
+            Problem::ModelInputWidth { features, .. } => {
+                return features
+                    .as_ref()
+                    .map(|f| format!("the model's features are: {}", f.join(", ")));
+            }
+            Problem::ModelFeatureMismatch { features, .. } => {
+                format!("the model's features, in order: {}", features.join(", "))
+            }
+            Problem::ModelWithoutOutput { .. } => "add `output probabilities[1]` for a binary \
+                 classifier, or `output variable[0]` for a regressor"
+                .into(),
+            Problem::UnknownModelOutput { outputs, .. } => {
+                format!("its outputs are: {}", outputs.join(", "))
+            }
+            Problem::ColumnOutOfRange { columns, .. } => format!(
+                "columns are numbered from 0 to {}",
+                columns.saturating_sub(1)
+            ),
         };
         Some(h)
     }
@@ -632,6 +758,41 @@ impl Problem {
                 attr: s("channel"),
             },
             Problem::NoCandidates,
+            Problem::ModelInputPerCandidate,
+            Problem::ModelInputType { ty: s("string") },
+            Problem::ModelUnloadable {
+                file: s("no_such_model.onnx"),
+                why: s("no such file"),
+            },
+            Problem::ModelInputWidth {
+                file: s("churn_risk.onnx"),
+                expected: 1,
+                written: 3,
+                features: Some(vec![s("dau_7")]),
+            },
+            Problem::ModelFeatureMismatch {
+                name: s("churn"),
+                order_only: true,
+                mismatches: vec![(0, s("wau_4"), s("dau_7"))],
+                features: vec![s("dau_7"), s("wau_4")],
+            },
+            Problem::ModelFeatureMismatch {
+                name: s("churn"),
+                order_only: false,
+                mismatches: vec![(1, s("sessions"), s("wau_4"))],
+                features: vec![s("dau_7"), s("wau_4")],
+            },
+            Problem::ModelWithoutOutput { name: s("churn") },
+            Problem::UnknownModelOutput {
+                file: s("churn_risk.onnx"),
+                output: s("probs"),
+                outputs: vec![s("label"), s("probabilities")],
+            },
+            Problem::ColumnOutOfRange {
+                output: s("probabilities"),
+                columns: 1,
+                column: 1,
+            },
         ]
     }
 }

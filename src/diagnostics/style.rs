@@ -103,7 +103,8 @@ fn has_single_quoted_name(text: &str) -> bool {
     false
 }
 
-/// The word after a standalone `1` when it looks plural ("1 files").
+/// The word after a standalone `1` when it looks plural ("1 files"); verbs such as "does"
+/// ("column 1 does not exist") are not nouns.
 fn one_with_plural(text: &str) -> Option<String> {
     let words: Vec<&str> = text.split_whitespace().collect();
     words.windows(2).find_map(|w| {
@@ -113,6 +114,7 @@ fn one_with_plural(text: &str) -> Option<String> {
             && !noun.ends_with("ss")
             && !noun.ends_with("is")
             && !noun.ends_with("us")
+            && !["does", "has", "was"].contains(&noun)
             && noun.chars().all(|c| c.is_ascii_lowercase());
         (w[0] == "1" && plural).then(|| noun.to_string())
     })
@@ -141,6 +143,7 @@ mod tests {
             "expected an `int` literal",
             "`x` is a `float`, which has no fields",
             "output `probabilities` has 2 columns; column 2 does not exist",
+            "output `probabilities` has 1 column; column 1 does not exist",
             "unknown function `f` with 1 argument",
             "the model's features are: a, b",
             "`lambda` is 1.5, outside its range 0.0..1.0",
