@@ -8,9 +8,9 @@ mod problem;
 
 pub use checked::*;
 pub use model_contract::{ModelCatalog, ModelInfo, OutputInfo};
-pub use problem::Problem;
+pub use problem::{LiteralFix, Problem};
 
-use crate::diagnostics::{Code, Diagnostic, a_code, did_you_mean};
+use crate::diagnostics::{Diagnostic, did_you_mean};
 use crate::source::Span;
 use crate::syntax::ast;
 use crate::types::{FieldTy, RecordTy, Ty, Value};
@@ -191,25 +191,25 @@ fn scalar_ty(s: ast::Scalar) -> Ty {
 
 /// A literal as a value of type `ty`, or a diagnostic.
 fn literal_value(l: &ast::Literal, ty: &Ty) -> Result<Value, Diagnostic> {
-    let bad = || {
-        Diagnostic::new(
-            Code::InvalidLiteral,
-            format!("expected {} literal", a_code(ty)),
-        )
-        .label(l.span, format!("not {}", a_code(ty)))
+    let bad = |fix| {
+        let problem = Problem::LiteralType {
+            ty: ty.to_string(),
+            fix,
+        };
+        problem.at(&[l.span])
     };
     Ok(match (&l.kind, ty) {
         (ast::LiteralKind::Int(i), Ty::Int) => Value::Int(*i),
         (ast::LiteralKind::Int(i), Ty::Float) => Value::Float(*i as f64),
         (ast::LiteralKind::Float(f), Ty::Float) => Value::Float(*f),
         (ast::LiteralKind::Float(_), Ty::Int) => {
-            return Err(bad().help("declare it `float`, or write a whole number"));
+            return Err(bad(LiteralFix::WholeNumber));
         }
         (ast::LiteralKind::Str(s), Ty::String) => Value::Str(Arc::from(s.as_str())),
         (ast::LiteralKind::Str(s), Ty::Timestamp) => match s.parse::<jiff::Timestamp>() {
             Ok(t) => Value::Timestamp(t),
             Err(_) => {
-                return Err(bad().help("write an RFC 3339 time such as \"2026-01-31T09:00:00Z\""));
+                return Err(bad(LiteralFix::Rfc3339));
             }
         },
         (ast::LiteralKind::Bool(b), Ty::Bool) => Value::Bool(*b),
@@ -220,7 +220,7 @@ fn literal_value(l: &ast::Literal, ty: &Ty) -> Result<Value, Diagnostic> {
             }
             Value::List(out.into())
         }
-        _ => return Err(bad()),
+        _ => return Err(bad(LiteralFix::None)),
     })
 }
 
@@ -396,17 +396,12 @@ impl<'a> PolicyChecker<'a> {
         let mut ty = Ty::Unknown;
         for (n, seg) in path.segments.iter().enumerate() {
             let Some(i) = rec.index(seg) else {
-                let help = did_you_mean(seg, rec.fields.iter().map(|f| f.name.as_str()))
-                    .map(|s| format!("did you mean `{s}`?"));
-                let mut d = Diagnostic::new(
-                    Code::UnknownName,
-                    format!("{what} `{}` is not a context field", path.dotted()),
-                )
-                .label(path.span, "not in the context");
-                if let Some(h) = help {
-                    d = d.help(h);
-                }
-                self.diags.push(d);
+                let problem = Problem::NotAContextField {
+                    what: what.into(),
+                    path: path.dotted(),
+                    suggestion: did_you_mean(seg, rec.fields.iter().map(|f| f.name.as_str())),
+                };
+                self.diags.push(problem.at(&[path.span]));
                 return None;
             };
             idx.push(i as u16);
@@ -415,13 +410,11 @@ impl<'a> PolicyChecker<'a> {
                 match &ty {
                     Ty::Record(r) => rec = (**r).clone(),
                     _ => {
-                        self.diags.push(
-                            Diagnostic::new(
-                                Code::TypeMismatch,
-                                format!("`{seg}` is {}, which has no fields", a_code(&ty)),
-                            )
-                            .label(path.span, "here"),
-                        );
+                        let problem = Problem::NoFields {
+                            name: seg.clone(),
+                            ty: ty.to_string(),
+                        };
+                        self.diags.push(problem.at(&[path.span]));
                         return None;
                     }
                 }
@@ -827,13 +820,10 @@ impl<'a> PolicyChecker<'a> {
                         })
                     }
                     Some(t) => {
-                        self.diags.push(
-                            Diagnostic::new(
-                                Code::WrongKind,
-                                format!("the score must be a number, found `{}`", t.ty),
-                            )
-                            .label(e.span, "not a number"),
-                        );
+                        let problem = Problem::ScoreNotNumber {
+                            ty: t.ty.to_string(),
+                        };
+                        self.diags.push(problem.at(&[e.span]));
                         None
                     }
                     None => None,
@@ -897,17 +887,11 @@ impl<'a> PolicyChecker<'a> {
                             level: t.level,
                         }),
                         Some(t) => {
-                            self.diags.push(
-                                Diagnostic::new(
-                                    Code::WrongKind,
-                                    format!(
-                                        "guard `{}` must be a bool, found `{}`",
-                                        g.name.name, t.ty
-                                    ),
-                                )
-                                .label(e.span, "not a bool")
-                                .help("write a condition that must hold, such as `score > 0.0`"),
-                            );
+                            let problem = Problem::GuardNotBool {
+                                guard: g.name.name.clone(),
+                                ty: t.ty.to_string(),
+                            };
+                            self.diags.push(problem.at(&[e.span]));
                             None
                         }
                         None => None,

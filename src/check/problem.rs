@@ -1,4 +1,4 @@
-//! One definition per problem the checker reports about declarations: each variant carries
+//! One definition per problem the checker reports outside expressions: each variant carries
 //! its data and renders its message, labels and help in one place, under its [`Code`]. The
 //! code's documentation (what / why / example / fix, read by `policy explain` and SARIF) is in
 //! the registry, `diagnostics::codes`.
@@ -197,6 +197,40 @@ pub enum Problem {
         columns: usize,
         column: usize,
     },
+    /// A literal that is not of its declared type; `fix` says how to write one that is.
+    LiteralType {
+        ty: String,
+        fix: LiteralFix,
+    },
+    /// A dotted path (`what` says whose: "subject key", "zone field") that is not in the
+    /// context, with the closest field if there is one.
+    NotAContextField {
+        what: String,
+        path: String,
+        suggestion: Option<String>,
+    },
+    /// A path that selects a field of something that is not a record.
+    NoFields {
+        name: String,
+        ty: String,
+    },
+    ScoreNotNumber {
+        ty: String,
+    },
+    GuardNotBool {
+        guard: String,
+        ty: String,
+    },
+}
+
+/// How to fix a literal of the wrong type, when there is more to say than its type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LiteralFix {
+    None,
+    /// A fraction where an `int` is declared.
+    WholeNumber,
+    /// A string that is not an RFC 3339 time where a `timestamp` is declared.
+    Rfc3339,
 }
 
 fn ticked(names: &[String]) -> String {
@@ -261,6 +295,10 @@ impl Problem {
             Problem::ModelWithoutOutput { .. }
             | Problem::UnknownModelOutput { .. }
             | Problem::ColumnOutOfRange { .. } => Code::ModelOutput,
+            Problem::LiteralType { .. } => Code::InvalidLiteral,
+            Problem::NotAContextField { .. } => Code::UnknownName,
+            Problem::NoFields { .. } => Code::TypeMismatch,
+            Problem::ScoreNotNumber { .. } | Problem::GuardNotBool { .. } => Code::WrongKind,
         }
     }
 
@@ -408,6 +446,17 @@ impl Problem {
                 "output `{output}` has {}; column {column} does not exist",
                 count(*columns, "column", "columns")
             ),
+            Problem::LiteralType { ty, .. } => format!("expected {} literal", a_code(ty)),
+            Problem::NotAContextField { what, path, .. } => {
+                format!("{what} `{path}` is not a context field")
+            }
+            Problem::NoFields { name, ty } => {
+                format!("`{name}` is {}, which has no fields", a_code(ty))
+            }
+            Problem::ScoreNotNumber { ty } => format!("the score must be a number, found `{ty}`"),
+            Problem::GuardNotBool { guard, ty } => {
+                format!("guard `{guard}` must be a bool, found `{ty}`")
+            }
         }
     }
 
@@ -416,6 +465,7 @@ impl Problem {
         match self {
             Problem::AttributeType { ty, .. } => vec![format!("not {}", a_code(ty))],
             Problem::MissingAttribute { attr, .. } => vec![format!("no `{attr}`")],
+            Problem::LiteralType { ty, .. } => vec![format!("not {}", a_code(ty))],
             Problem::ModelInputWidth { written, .. } => {
                 vec![count(*written, "input", "inputs")]
             }
@@ -488,6 +538,11 @@ impl Problem {
             Problem::ModelWithoutOutput { .. } => vec!["no `output`"],
             Problem::UnknownModelOutput { .. } => vec!["no such output"],
             Problem::ColumnOutOfRange { .. } => vec!["out of range"],
+            Problem::LiteralType { .. } => vec![],
+            Problem::NotAContextField { .. } => vec!["not in the context"],
+            Problem::NoFields { .. } => vec!["here"],
+            Problem::ScoreNotNumber { .. } => vec!["not a number"],
+            Problem::GuardNotBool { .. } => vec!["not a bool"],
         }
     }
 
@@ -611,6 +666,24 @@ impl Problem {
                 "columns are numbered from 0 to {}",
                 columns.saturating_sub(1)
             ),
+            Problem::LiteralType { fix, .. } => {
+                return match fix {
+                    LiteralFix::None => None,
+                    LiteralFix::WholeNumber => {
+                        Some("declare it `float`, or write a whole number".into())
+                    }
+                    LiteralFix::Rfc3339 => {
+                        Some("write an RFC 3339 time such as \"2026-01-31T09:00:00Z\"".into())
+                    }
+                };
+            }
+            Problem::NotAContextField { suggestion, .. } => {
+                return suggestion.as_ref().map(|s| format!("did you mean `{s}`?"));
+            }
+            Problem::NoFields { .. } | Problem::ScoreNotNumber { .. } => return None,
+            Problem::GuardNotBool { .. } => {
+                "write a condition that must hold, such as `score > 0.0`".into()
+            }
         };
         Some(h)
     }
@@ -792,6 +865,32 @@ impl Problem {
                 output: s("probabilities"),
                 columns: 1,
                 column: 1,
+            },
+            Problem::LiteralType {
+                ty: s("int"),
+                fix: LiteralFix::WholeNumber,
+            },
+            Problem::LiteralType {
+                ty: s("timestamp"),
+                fix: LiteralFix::Rfc3339,
+            },
+            Problem::LiteralType {
+                ty: s("list<string>"),
+                fix: LiteralFix::None,
+            },
+            Problem::NotAContextField {
+                what: s("subject key"),
+                path: s("usr"),
+                suggestion: Some(s("user_id")),
+            },
+            Problem::NoFields {
+                name: s("dau_7"),
+                ty: s("int"),
+            },
+            Problem::ScoreNotNumber { ty: s("bool") },
+            Problem::GuardNotBool {
+                guard: s("ok"),
+                ty: s("float"),
             },
         ]
     }
