@@ -7,7 +7,7 @@
 //! slots, which is what lets `check` promise a schema-valid request never fails.
 
 use super::Level;
-use crate::diagnostics::{Code, Diagnostic, did_you_mean};
+use crate::diagnostics::{Code, Diagnostic, a_code, count, did_you_mean};
 use crate::ir::*;
 use crate::source::Span;
 use crate::types::{RecordTy, Ty, Value};
@@ -200,7 +200,10 @@ pub fn check(
             diags.push(
                 Diagnostic::new(
                     Code::ExprSyntax,
-                    format!("invalid expression: {}", lowercase_first(&msg)),
+                    format!(
+                        "invalid expression: {}",
+                        parser_words(&lowercase_first(&msg))
+                    ),
                 )
                 .label(span.sub(pos, pos + 1), "here"),
             );
@@ -218,6 +221,41 @@ pub fn check(
         max_locals: 0,
     };
     c.expr(&e)
+}
+
+/// The CEL parser quotes tokens ANTLR's way, `'<EOF>'` and `'['`; messages put them in
+/// backticks, and say "the end of the expression" for `<EOF>`.
+fn parser_words(msg: &str) -> String {
+    let msg = msg
+        .replace(
+            "mismatched input '<EOF>' expecting",
+            "unexpected end of the expression, expecting",
+        )
+        .replace("'<EOF>'", "the end of the expression");
+    let mut out = String::with_capacity(msg.len());
+    let mut rest = msg.as_str();
+    while let Some(i) = rest.find('\'') {
+        let word_before = rest[..i]
+            .chars()
+            .next_back()
+            .is_some_and(char::is_alphanumeric);
+        let close = rest[i + 1..].find('\'').map(|j| i + 1 + j);
+        match close {
+            Some(j) if !word_before && j > i + 1 => {
+                out.push_str(&rest[..i]);
+                out.push('`');
+                out.push_str(&rest[i + 1..j]);
+                out.push('`');
+                rest = &rest[j + 1..];
+            }
+            _ => {
+                out.push_str(&rest[..=i]);
+                rest = &rest[i + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 fn lowercase_first(s: &str) -> String {
@@ -543,9 +581,9 @@ impl Checker<'_, '_> {
         let operand = self.expr(&s.operand)?;
         let Ty::Record(rt) = &operand.ty else {
             let msg = format!(
-                "`{}` is a `{}`, which has no fields",
+                "`{}` is {}, which has no fields",
                 self.snippet(s.operand.id),
-                operand.ty
+                a_code(&operand.ty)
             );
             return self.err(Code::TypeMismatch, e.id, msg, "no field here", None);
         };
@@ -602,9 +640,9 @@ impl Checker<'_, '_> {
         let range = self.expr(&c.iter_range)?;
         let Ty::List(elem) = &range.ty else {
             let msg = format!(
-                "`{}` is a `{}`; only lists can be iterated",
+                "`{}` is {}; only lists can be iterated",
                 self.text_of(&c.iter_range),
-                range.ty
+                a_code(&range.ty)
             );
             return self.err(Code::TypeMismatch, c.iter_range.id, msg, "not a list", None);
         };
@@ -717,7 +755,7 @@ impl Checker<'_, '_> {
                     ref t => self.err(
                         Code::TypeMismatch,
                         e.id,
-                        format!("cannot negate a `{t}`"),
+                        format!("cannot negate {}", a_code(t)),
                         "here",
                         None,
                     ),
@@ -776,7 +814,7 @@ impl Checker<'_, '_> {
                 };
                 let x = if **elem == Ty::Float { to_float(x) } else { x };
                 if !elem.accepts(&x.ty) {
-                    let msg = format!("cannot look for a `{}` in a `list<{elem}>`", x.ty);
+                    let msg = format!("cannot look for {} in a `list<{elem}>`", a_code(&x.ty));
                     return self.err(Code::TypeMismatch, e.id, msg, "here", None);
                 }
                 typed(Ex::In(Box::new(x.ex), Box::new(list.ex)), Ty::Bool)
@@ -895,8 +933,8 @@ impl Checker<'_, '_> {
                     Code::UnknownFunction,
                     e.id,
                     format!(
-                        "unknown function `{shown}` with {} argument(s)",
-                        c.args.len()
+                        "unknown function `{shown}` with {}",
+                        count(c.args.len(), "argument", "arguments")
                     ),
                     "here",
                     help,
@@ -958,7 +996,7 @@ impl Checker<'_, '_> {
                     return self.err(
                         Code::TypeMismatch,
                         e.id,
-                        format!("cannot join a `{}` and a `{}`", a.ty, b.ty),
+                        format!("cannot join {} and {}", a_code(&a.ty), a_code(&b.ty)),
                         "here",
                         None,
                     );
@@ -1129,8 +1167,8 @@ impl Checker<'_, '_> {
                     Code::UnknownFunction,
                     e.id,
                     format!(
-                        "unknown function `math.{name}` with {} argument(s)",
-                        raw.len()
+                        "unknown function `math.{name}` with {}",
+                        count(raw.len(), "argument", "arguments")
                     ),
                     "here",
                     help,

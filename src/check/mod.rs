@@ -3,11 +3,13 @@
 
 mod checked;
 pub mod expr;
+mod problem;
 
 use crate::model::contract::ModelCatalog;
 pub use checked::*;
+pub use problem::{LiteralFix, Problem};
 
-use crate::diagnostics::{Code, Diagnostic, did_you_mean};
+use crate::diagnostics::{Diagnostic, did_you_mean};
 use crate::source::Span;
 use crate::syntax::ast;
 use crate::types::{FieldTy, RecordTy, Ty, Value};
@@ -28,14 +30,11 @@ pub fn check_set(
     for f in files {
         for p in &f.policies {
             if let Some(first) = seen.get(p.name.name.as_str()) {
-                diags.push(
-                    Diagnostic::new(
-                        Code::DuplicateName,
-                        format!("policy `{}` is declared twice", p.name.name),
-                    )
-                    .label(p.name.span, "declared again here")
-                    .label(*first, "first declared here"),
-                );
+                let problem = Problem::Duplicate {
+                    what: "policy".into(),
+                    name: p.name.name.clone(),
+                };
+                diags.push(problem.at(&[p.name.span, *first]));
                 continue;
             }
             seen.insert(&p.name.name, p.name.span);
@@ -73,17 +72,11 @@ fn check_routes(all: &[&ast::Policy], checked: &[CheckedPolicy], diags: &mut Vec
                 .chain(r.otherwise.iter());
             for t in targets {
                 if !names.contains(&t.name.as_str()) {
-                    let help = did_you_mean(&t.name, names.iter().copied())
-                        .map(|s| format!("did you mean `{s}`?"));
-                    let mut d = Diagnostic::new(
-                        Code::UnknownRoute,
-                        format!("route to unknown policy `{}`", t.name),
-                    )
-                    .label(t.span, "no such policy");
-                    if let Some(h) = help {
-                        d = d.help(h);
-                    }
-                    diags.push(d);
+                    let problem = Problem::UnknownRoute {
+                        target: t.name.clone(),
+                        suggestion: did_you_mean(&t.name, names.iter().copied()),
+                    };
+                    diags.push(problem.at(&[t.span]));
                     continue;
                 }
                 edges
@@ -100,11 +93,13 @@ fn check_routes(all: &[&ast::Policy], checked: &[CheckedPolicy], diags: &mut Vec
                             .field(&f.name)
                             .is_some_and(|g| f.ty.accepts(&g.ty) && (f.optional || !g.optional));
                         if !ok {
-                            diags.push(
-                                Diagnostic::new(Code::RouteContext, format!("`{}` needs the context field `{}: {}` which `{}` does not provide", t.name, f.name, f.ty, p.name.name))
-                                    .label(t.span, "routed here")
-                                    .help(format!("declare `{}: {}` in the context of `{}`", f.name, f.ty, p.name.name)),
-                            );
+                            let problem = Problem::RouteContext {
+                                target: t.name.clone(),
+                                field: f.name.clone(),
+                                ty: f.ty.to_string(),
+                                router: p.name.name.clone(),
+                            };
+                            diags.push(problem.at(&[t.span]));
                         }
                     }
                 }
@@ -124,17 +119,11 @@ fn check_routes(all: &[&ast::Policy], checked: &[CheckedPolicy], diags: &mut Vec
             for (next, span) in edges.get(node).map(Vec::as_slice).unwrap_or(&[]) {
                 if *next == start {
                     reported.extend(path.iter().copied());
-                    let cycle = path
-                        .iter()
-                        .chain(std::iter::once(&start))
-                        .map(|s| format!("`{s}`"))
-                        .collect::<Vec<_>>()
-                        .join(" → ");
-                    diags.push(
-                        Diagnostic::new(Code::RouteCycle, format!("routes form a cycle: {cycle}"))
-                            .label(*span, "this route closes the cycle")
-                            .help("every route must end at a policy that selects"),
-                    );
+                    let path = path.iter().chain(std::iter::once(&start));
+                    let problem = Problem::RouteCycle {
+                        path: path.map(|s| s.to_string()).collect(),
+                    };
+                    diags.push(problem.at(&[*span]));
                     break 'search;
                 } else if visited.insert(*next) {
                     let mut p = path.clone();
@@ -201,22 +190,25 @@ fn scalar_ty(s: ast::Scalar) -> Ty {
 
 /// A literal as a value of type `ty`, or a diagnostic.
 fn literal_value(l: &ast::Literal, ty: &Ty) -> Result<Value, Diagnostic> {
-    let bad = || {
-        Diagnostic::new(Code::InvalidLiteral, format!("expected a `{ty}` literal"))
-            .label(l.span, format!("not a `{ty}`"))
+    let bad = |fix| {
+        let problem = Problem::LiteralType {
+            ty: ty.to_string(),
+            fix,
+        };
+        problem.at(&[l.span])
     };
     Ok(match (&l.kind, ty) {
         (ast::LiteralKind::Int(i), Ty::Int) => Value::Int(*i),
         (ast::LiteralKind::Int(i), Ty::Float) => Value::Float(*i as f64),
         (ast::LiteralKind::Float(f), Ty::Float) => Value::Float(*f),
         (ast::LiteralKind::Float(_), Ty::Int) => {
-            return Err(bad().help("declare it `float`, or write a whole number"));
+            return Err(bad(LiteralFix::WholeNumber));
         }
         (ast::LiteralKind::Str(s), Ty::String) => Value::Str(Arc::from(s.as_str())),
         (ast::LiteralKind::Str(s), Ty::Timestamp) => match s.parse::<jiff::Timestamp>() {
             Ok(t) => Value::Timestamp(t),
             Err(_) => {
-                return Err(bad().help("write an RFC 3339 time such as \"2026-01-31T09:00:00Z\""));
+                return Err(bad(LiteralFix::Rfc3339));
             }
         },
         (ast::LiteralKind::Bool(b), Ty::Bool) => Value::Bool(*b),
@@ -227,8 +219,17 @@ fn literal_value(l: &ast::Literal, ty: &Ty) -> Result<Value, Diagnostic> {
             }
             Value::List(out.into())
         }
-        _ => return Err(bad()),
+        _ => return Err(bad(LiteralFix::None)),
     })
+}
+
+/// A number as a literal of its type writes it: `1`, `1.0`, `0.25`.
+fn number(v: &Value) -> String {
+    match v {
+        Value::Float(f) => format!("{f:?}"),
+        Value::Int(i) => i.to_string(),
+        other => format!("{}", other.as_f64()),
+    }
 }
 
 /// The natural type of an attribute literal.
@@ -251,6 +252,50 @@ struct PolicyChecker<'a> {
     /// The candidates had errors: their shape is still used to check the rest of the policy
     /// (so one bad attribute does not cascade into "no candidates" errors), but the policy fails.
     candidates_failed: bool,
+}
+
+/// What pass 1 finds: the policy's items, each singular one at most once.
+struct Items<'a> {
+    meta: Meta,
+    context: Option<&'a ast::Record>,
+    subject: Option<&'a ast::Subject>,
+    cands: Option<&'a ast::Candidates>,
+    score: Option<&'a ast::Expr>,
+    select: Option<&'a ast::Select>,
+    fallback: Option<&'a ast::Ident>,
+    route: Option<&'a ast::Route>,
+    params: Vec<&'a ast::Param>,
+    /// Lets and models, in declaration order (`run` adds the score).
+    defs: Vec<(String, Span, Def<'a>)>,
+    guards: Vec<&'a ast::Guard>,
+}
+
+/// What pass 2 declares: the context type, the names taken so far and the params.
+struct Declared {
+    ctx: Arc<RecordTy>,
+    /// Every declared name and where, for duplicate checks.
+    names: HashMap<String, Span>,
+    /// Names whose declaration was rejected: their uses stay silent.
+    failed: HashSet<String>,
+    params: Vec<(String, Ty, Value)>,
+    param_spans: Vec<Span>,
+}
+
+/// What pass 3 finds: the order to compute the values in (indices into the definitions), each
+/// value's level, and the names rejected as reserved.
+struct Ordered {
+    order: Vec<usize>,
+    level: HashMap<String, Level>,
+    reserved: HashSet<String>,
+}
+
+/// What pass 3b produces: the typed values by name, the request- and candidate-level nodes,
+/// and whether every value checked.
+struct Values {
+    nodes: HashMap<String, NodeInfo>,
+    req_nodes: Vec<Node>,
+    cand_nodes: Vec<Node>,
+    ok: bool,
 }
 
 /// A named thing in the policy's one namespace of values.
@@ -276,14 +321,11 @@ impl<'a> PolicyChecker<'a> {
     }
 
     fn dup(&mut self, what: &str, name: &str, again: Span, first: Span) {
-        self.diags.push(
-            Diagnostic::new(
-                Code::DuplicateName,
-                format!("{what} `{name}` is declared twice"),
-            )
-            .label(again, "declared again here")
-            .label(first, "first declared here"),
-        );
+        let problem = Problem::Duplicate {
+            what: what.into(),
+            name: name.into(),
+        };
+        self.diags.push(problem.at(&[again, first]));
     }
 
     /// Exactly one of a singular item.
@@ -291,15 +333,11 @@ impl<'a> PolicyChecker<'a> {
         let first = items.first().map(|(_, s)| *s);
         for (_, s) in items.iter().skip(1) {
             if let Some(f) = first {
-                self.diags.push(
-                    Diagnostic::new(
-                        Code::DuplicateName,
-                        format!("`{what}` appears twice in policy `{}`", self.p.name.name),
-                    )
-                    .label(*s, "again here")
-                    .label(f, "first here")
-                    .help(format!("a policy has at most one `{what}`")),
-                );
+                let problem = Problem::RepeatedItem {
+                    item: what.into(),
+                    policy: self.p.name.name.clone(),
+                };
+                self.diags.push(problem.at(&[*s, f]));
             }
         }
         items.first().map(|(t, _)| *t)
@@ -357,17 +395,12 @@ impl<'a> PolicyChecker<'a> {
         let mut ty = Ty::Unknown;
         for (n, seg) in path.segments.iter().enumerate() {
             let Some(i) = rec.index(seg) else {
-                let help = did_you_mean(seg, rec.fields.iter().map(|f| f.name.as_str()))
-                    .map(|s| format!("did you mean `{s}`?"));
-                let mut d = Diagnostic::new(
-                    Code::UnknownName,
-                    format!("{what} `{}` is not a context field", path.dotted()),
-                )
-                .label(path.span, "not in the context");
-                if let Some(h) = help {
-                    d = d.help(h);
-                }
-                self.diags.push(d);
+                let problem = Problem::NotAContextField {
+                    what: what.into(),
+                    path: path.dotted(),
+                    suggestion: did_you_mean(seg, rec.fields.iter().map(|f| f.name.as_str())),
+                };
+                self.diags.push(problem.at(&[path.span]));
                 return None;
             };
             idx.push(i as u16);
@@ -376,13 +409,11 @@ impl<'a> PolicyChecker<'a> {
                 match &ty {
                     Ty::Record(r) => rec = (**r).clone(),
                     _ => {
-                        self.diags.push(
-                            Diagnostic::new(
-                                Code::TypeMismatch,
-                                format!("`{seg}` is a `{ty}`, which has no fields"),
-                            )
-                            .label(path.span, "here"),
-                        );
+                        let problem = Problem::NoFields {
+                            name: seg.clone(),
+                            ty: ty.to_string(),
+                        };
+                        self.diags.push(problem.at(&[path.span]));
                         return None;
                     }
                 }
@@ -391,7 +422,8 @@ impl<'a> PolicyChecker<'a> {
         Some((idx, ty))
     }
 
-    fn run(mut self) -> Option<CheckedPolicy> {
+    /// Pass 1: gathers the items of the policy; reports repeated metadata and singular items.
+    fn items(&mut self) -> Items<'a> {
         let p = self.p;
         // ---- gather items --------------------------------------------------------------
         let mut meta = Meta::default();
@@ -445,11 +477,28 @@ impl<'a> PolicyChecker<'a> {
         let select = self.single("select", selects);
         let fallback = self.single("fallback", fallbacks);
         let route = self.single("route", routes);
-        if let Some(s) = score {
-            defs.push(("score".into(), s.span, Def::Score(s)));
+        Items {
+            meta,
+            context,
+            subject,
+            cands,
+            score,
+            select,
+            fallback,
+            route,
+            params,
+            defs,
+            guards,
         }
+    }
 
-        // ---- context, params -----------------------------------------------------------
+    /// Pass 2: the context's record type, then the params' types and values (a rejected param
+    /// is still declared, in `failed`).
+    fn context_and_params(
+        &mut self,
+        context: Option<&'a ast::Record>,
+        params: &[&'a ast::Param],
+    ) -> Declared {
         let ctx = Arc::new(
             context
                 .map(|r| self.record(r))
@@ -459,9 +508,12 @@ impl<'a> PolicyChecker<'a> {
         for f in context.map(|c| c.fields.as_slice()).unwrap_or(&[]) {
             names.entry(f.name.name.clone()).or_insert(f.name.span);
         }
+        // Declarations that were rejected stay declared here, so expressions that use them
+        // are silent instead of reporting "unknown name" after the real mistake.
+        let mut failed: HashSet<String> = HashSet::new();
         let mut param_vals: Vec<(String, Ty, Value)> = vec![];
         let mut param_spans: Vec<Span> = vec![];
-        for x in &params {
+        for x in params {
             if let Some(first) = names.get(&x.name.name) {
                 let first = *first;
                 self.dup("name", &x.name.name, x.name.span, first);
@@ -470,20 +522,18 @@ impl<'a> PolicyChecker<'a> {
             names.insert(x.name.name.clone(), x.name.span);
             let ty = scalar_ty(x.ty.0);
             if !ty.is_numeric() {
-                self.diags.push(
-                    Diagnostic::new(
-                        Code::InvalidLiteral,
-                        format!("param `{}` must be an `int` or a `float`", x.name.name),
-                    )
-                    .label(x.ty.1, "not a number type")
-                    .help("params are tunable numbers; put other constants in a `let`"),
-                );
+                let problem = Problem::ParamNotNumber {
+                    name: x.name.name.clone(),
+                };
+                self.diags.push(problem.at(&[x.ty.1]));
+                failed.insert(x.name.name.clone());
                 continue;
             }
             let v = match literal_value(&x.value, &ty) {
                 Ok(v) => v,
                 Err(d) => {
                     self.diags.push(d);
+                    failed.insert(x.name.name.clone());
                     continue;
                 }
             };
@@ -491,31 +541,24 @@ impl<'a> PolicyChecker<'a> {
                 let (lv, hv) = (literal_value(lo, &ty), literal_value(hi, &ty));
                 match (lv, hv) {
                     (Ok(l), Ok(h)) => {
+                        // Shown as the param's type writes them: `0.0..1.0`, not `0..1`.
+                        let (ls, hs, vs) = (number(&l), number(&h), number(&v));
                         let (l, h, val) = (l.as_f64(), h.as_f64(), v.as_f64());
                         if l > h {
-                            self.diags.push(
-                                Diagnostic::new(
-                                    Code::ParamRange,
-                                    format!("the range of `{}` is empty", x.name.name),
-                                )
-                                .label(lo.span.sub(0, 0).union(hi.span), "low end above high end")
-                                .help("write the range as `in LOW..HIGH`"),
-                            );
+                            let problem = Problem::EmptyRange {
+                                name: x.name.name.clone(),
+                            };
+                            self.diags
+                                .push(problem.at(&[lo.span.sub(0, 0).union(hi.span)]));
                         } else if !(l..=h).contains(&val) {
-                            self.diags.push(
-                                Diagnostic::new(
-                                    Code::ParamRange,
-                                    format!(
-                                        "`{}` is {val}, outside its range {l}..{h}",
-                                        x.name.name
-                                    ),
-                                )
-                                .label(x.value.span, "out of range")
-                                .label(lo.span.union(hi.span), "allowed range")
-                                .help(format!(
-                                    "choose a value between {l} and {h}, or widen the range"
-                                )),
-                            );
+                            let problem = Problem::OutOfRange {
+                                name: x.name.name.clone(),
+                                value: vs,
+                                low: ls,
+                                high: hs,
+                            };
+                            self.diags
+                                .push(problem.at(&[x.value.span, lo.span.union(hi.span)]));
                         }
                     }
                     (Err(d), _) | (_, Err(d)) => self.diags.push(d),
@@ -524,262 +567,92 @@ impl<'a> PolicyChecker<'a> {
             param_vals.push((x.name.name.clone(), ty, v));
             param_spans.push(x.name.span);
         }
+        Declared {
+            ctx,
+            names,
+            failed,
+            params: param_vals,
+            param_spans,
+        }
+    }
+
+    fn run(mut self) -> Option<CheckedPolicy> {
+        let p = self.p;
+        // Pass 1, declarations: the items of the policy, each singular one at most once.
+        let Items {
+            meta,
+            context,
+            subject,
+            cands,
+            score,
+            select,
+            fallback,
+            route,
+            params,
+            mut defs,
+            guards,
+        } = self.items();
+        if let Some(s) = score {
+            defs.push(("score".into(), s.span, Def::Score(s)));
+        }
+
+        // Pass 2, names and types: the context's record type and the params' values.
+        let Declared {
+            ctx,
+            mut names,
+            mut failed,
+            params: param_vals,
+            param_spans,
+        } = self.context_and_params(context, &params);
 
         // ---- candidates ---------------------------------------------------------------
         let has_route = route.is_some();
         let candidates = self.candidates(cands, &ctx, select.map(|s| s.kind));
 
-        // ---- nodes: lets, models, score ------------------------------------------------
-        for (name, span, _) in &defs {
-            if ["candidate", "now", "local", "context", "score"].contains(&name.as_str())
-                && !matches!(
-                    defs.iter().find(|d| &d.0 == name).map(|d| d.2),
-                    Some(Def::Score(_))
-                )
-            {
-                self.diags.push(
-                    Diagnostic::new(Code::DuplicateName, format!("`{name}` is a reserved name"))
-                        .label(*span, "reserved")
-                        .help("choose another name"),
-                );
-            } else if let Some(first) = names.get(name) {
-                let first = *first;
-                self.dup("name", name, *span, first);
-            } else {
-                names.insert(name.clone(), *span);
-            }
-        }
-        let (order, cyclic) = self.order(&defs);
-        if cyclic {
-            return None;
-        }
-        // Levels follow from what each node reads.
-        let mut level: HashMap<&str, Level> = HashMap::new();
-        for &i in &order {
-            let (name, _, def) = &defs[i];
-            let l = match def {
-                Def::Score(_) => Level::Candidate,
-                Def::Model(m) if matches!(m.per, Some((ast::Per::Candidate, _))) => {
-                    Level::Candidate
-                }
-                Def::Model(_) => Level::Request,
-                Def::Let(l) => {
-                    let refs = expr::references(&l.value.text);
-                    if refs.contains("candidate")
-                        || refs
-                            .iter()
-                            .any(|r| level.get(r.as_str()) == Some(&Level::Candidate))
-                    {
-                        Level::Candidate
-                    } else {
-                        Level::Request
-                    }
-                }
-            };
-            level.insert(name, l);
-        }
+        // Pass 3, dependency order of the values, and their levels.
+        let ordered = self.dependency_order(&defs, &mut names)?;
         let cand_attrs = candidates.as_ref().map(|c| c.attrs.clone());
-        let mut nodes: HashMap<String, NodeInfo> = HashMap::new();
-        let mut req_nodes: Vec<Node> = vec![];
-        let mut cand_nodes: Vec<Node> = vec![];
+        // Pass 3b, the values in dependency order.
         let mut uses: BTreeSet<String> = BTreeSet::new();
-        let mut failed: HashSet<String> = HashSet::new();
-        let mut ok = true;
-        for &i in &order {
-            let (name, _, def) = &defs[i];
-            let lvl = level.get(name.as_str()).copied().unwrap_or(Level::Request);
-            let cand_env = if lvl == Level::Candidate {
-                cand_attrs
-                    .as_deref()
-                    .filter(|_| !candidates.as_ref().is_some_and(|c| c.implicit))
-            } else {
-                None
-            };
-            let role = match def {
-                Def::Let(_) => "a request-level value",
-                Def::Model(_) => "a per-request model input",
-                Def::Score(_) => "the score",
-            };
-            let env = Env {
-                ctx: &ctx,
-                params: &param_vals,
-                nodes: &nodes,
-                candidate: cand_env,
-                role,
-                failed: &failed,
-            };
-            let node = match def {
-                Def::Let(l) => {
-                    expr::check(&l.value.text, l.value.span, &env, &mut uses, self.diags).map(|t| {
-                        Node {
-                            name: name.clone(),
-                            ty: t.ty,
-                            kind: NodeKind::Let(t.ex),
-                        }
-                    })
-                }
-                Def::Score(e) => match expr::check(&e.text, e.span, &env, &mut uses, self.diags) {
-                    Some(t) if t.ty.is_numeric() => {
-                        let t = if t.ty == Ty::Int { expr_to_float(t) } else { t };
-                        Some(Node {
-                            name: name.clone(),
-                            ty: Ty::Float,
-                            kind: NodeKind::Let(t.ex),
-                        })
-                    }
-                    Some(t) => {
-                        self.diags.push(
-                            Diagnostic::new(
-                                Code::WrongKind,
-                                format!("the score must be a number, found `{}`", t.ty),
-                            )
-                            .label(e.span, "not a number"),
-                        );
-                        None
-                    }
-                    None => None,
-                },
-                Def::Model(m) => self.model(m, &env, &mut uses, lvl),
-            };
-            let Some(node) = node else {
-                ok = false;
-                failed.insert(name.clone());
-                continue;
-            };
-            let list = if lvl == Level::Candidate {
-                &mut cand_nodes
-            } else {
-                &mut req_nodes
-            };
-            nodes.insert(
-                name.clone(),
-                NodeInfo {
-                    level: lvl,
-                    index: list.len() as u16,
-                    ty: node.ty.clone(),
-                },
-            );
-            list.push(node);
-        }
+        let value_attrs = cand_attrs
+            .as_deref()
+            .filter(|_| !candidates.as_ref().is_some_and(|c| c.implicit));
+        let Values {
+            nodes,
+            req_nodes,
+            cand_nodes,
+            mut ok,
+        } = self.values(
+            &defs,
+            &ordered,
+            &ctx,
+            &param_vals,
+            value_attrs,
+            &mut failed,
+            &mut uses,
+        );
+        let reserved = ordered.reserved;
 
-        // ---- guards ------------------------------------------------------------------------
-        let mut checked_guards = vec![];
-        let mut guard_names: HashMap<&str, Span> = HashMap::new();
-        for g in &guards {
-            if let Some(first) = guard_names.get(g.name.name.as_str()) {
-                let first = *first;
-                self.dup("guard", &g.name.name, g.name.span, first);
-                continue;
-            }
-            guard_names.insert(&g.name.name, g.name.span);
-            let cand_env = cand_attrs
+        // Pass 4, guards.
+        let guard_env = Env {
+            ctx: &ctx,
+            params: &param_vals,
+            nodes: &nodes,
+            candidate: cand_attrs
                 .as_deref()
-                .filter(|_| !candidates.as_ref().is_some_and(|c| c.implicit));
-            let kind = match &g.kind {
-                ast::GuardKind::Require(e) => {
-                    let env = Env {
-                        ctx: &ctx,
-                        params: &param_vals,
-                        nodes: &nodes,
-                        candidate: cand_env,
-                        role: "this guard",
-                        failed: &failed,
-                    };
-                    match expr::check(&e.text, e.span, &env, &mut uses, self.diags) {
-                        Some(t) if t.ty == Ty::Bool => Some(GuardKind::Require {
-                            ex: t.ex,
-                            level: t.level,
-                        }),
-                        Some(t) => {
-                            self.diags.push(
-                                Diagnostic::new(
-                                    Code::WrongKind,
-                                    format!(
-                                        "guard `{}` must be a bool, found `{}`",
-                                        g.name.name, t.ty
-                                    ),
-                                )
-                                .label(e.span, "not a bool")
-                                .help("write a condition that must hold, such as `score > 0.0`"),
-                            );
-                            None
-                        }
-                        None => None,
-                    }
-                }
-                ast::GuardKind::Cap {
-                    limit,
-                    window,
-                    scope,
-                } => {
-                    let w = match window {
-                        ast::Window::Day(_) => Some(Window::Day),
-                        ast::Window::Rolling(s) => self.duration(s).map(Window::Rolling),
-                    };
-                    if limit.0 == 0 {
-                        self.diags.push(Diagnostic::new(Code::InvalidDuration, "a cap of 0 blocks every action").label(limit.1, "zero").help("use a cap of at least 1, or a `require false` guard to turn the policy off"));
-                    }
-                    let sc = self.scope(scope, cand_attrs.as_deref());
-                    match (w, sc) {
-                        (Some(window), Some(scope)) if limit.0 > 0 => Some(GuardKind::Cap {
-                            limit: limit.0,
-                            window,
-                            scope,
-                        }),
-                        _ => None,
-                    }
-                }
-                ast::GuardKind::Gap { duration, scope } => {
-                    let d = self.duration(duration);
-                    let sc = self.scope(scope, cand_attrs.as_deref());
-                    match (d, sc) {
-                        (Some(gap), Some(scope)) => Some(GuardKind::Gap { gap, scope }),
-                        _ => None,
-                    }
-                }
-                ast::GuardKind::Quiet { start, end } => {
-                    let s = self.time_of_day(start);
-                    let e = self.time_of_day(end);
-                    match (s, e) {
-                        (Some(s), Some(e)) if s == e => {
-                            self.diags.push(
-                                Diagnostic::new(
-                                    Code::InvalidTimeOfDay,
-                                    "quiet hours start and end at the same time",
-                                )
-                                .label(start.span.union(end.span), "empty window")
-                                .help("write a window such as `22:00 to 08:00`"),
-                            );
-                            None
-                        }
-                        (Some(s), Some(e)) => Some(GuardKind::Quiet { start: s, end: e }),
-                        _ => None,
-                    }
-                }
-            };
-            if let Some(kind) = kind {
-                if kind.is_stateful() && subject.is_none() {
-                    self.diags.push(
-                        Diagnostic::new(Code::MissingSubject, format!("guard `{}` counts actions per subject, but the policy has no `subject`", g.name.name))
-                            .label(g.span, "needs a subject")
-                            .help("declare whose actions count, such as `subject user_id zone timezone`"),
-                    );
-                }
-                if has_route {
-                    self.diags.push(
-                        Diagnostic::new(Code::Selection, "a router cannot have guards")
-                            .label(g.span, "guard in a router")
-                            .help("put guards in the policies it routes to"),
-                    );
-                }
-                checked_guards.push(Guard {
-                    name: g.name.name.clone(),
-                    kind,
-                });
-            } else {
-                ok = false;
-            }
-        }
+                .filter(|_| !candidates.as_ref().is_some_and(|c| c.implicit)),
+            role: "this guard",
+            failed: &failed,
+        };
+        let (checked_guards, guards_ok) = self.guards(
+            &guards,
+            &guard_env,
+            cand_attrs.as_deref(),
+            subject.is_some(),
+            has_route,
+            &mut uses,
+        );
+        ok &= guards_ok;
 
         // ---- subject ------------------------------------------------------------------------
         let subj = subject.and_then(|s| self.subject(s, &ctx));
@@ -801,38 +674,8 @@ impl<'a> PolicyChecker<'a> {
             &failed,
         );
 
-        // ---- unused: by what expressions mention, so an error elsewhere cannot fake one -------
-        for text in expression_texts(p) {
-            uses.extend(expr::references(text));
-        }
-        let model_inputs_uses = uses.clone();
-        for (i, (name, _, _)) in param_vals.iter().enumerate() {
-            if !model_inputs_uses.contains(name) {
-                self.diags.push(
-                    Diagnostic::new(Code::UnusedParam, format!("param `{name}` is never used"))
-                        .label(param_spans[i], "unused")
-                        .help("use it in an expression, or delete it"),
-                );
-            }
-        }
-        for (name, span, def) in &defs {
-            if uses.contains(name) {
-                continue;
-            }
-            match def {
-                Def::Let(_) => self.diags.push(
-                    Diagnostic::new(Code::UnusedValue, format!("value `{name}` is never used"))
-                        .label(*span, "unused")
-                        .help("use it, or delete it"),
-                ),
-                Def::Model(_) => self.diags.push(
-                    Diagnostic::new(Code::UnusedModel, format!("model `{name}` is never used"))
-                        .label(*span, "runs on every request for nothing")
-                        .help("use its output, or delete the binding"),
-                ),
-                Def::Score(_) => {}
-            }
-        }
+        // Last pass: unused names.
+        self.unused(uses, &param_vals, &param_spans, &defs, &reserved);
 
         let (selection, candidates) = (selection?, candidates?);
         if !ok || self.candidates_failed {
@@ -853,6 +696,303 @@ impl<'a> PolicyChecker<'a> {
             guards: checked_guards,
             select: selection,
         })
+    }
+
+    /// Pass 3, dependency order: the values' names (reserved or taken ones are reported), the
+    /// order to compute them in (`None` on a cycle, which is reported), and each one's level.
+    fn dependency_order(
+        &mut self,
+        defs: &[(String, Span, Def)],
+        names: &mut HashMap<String, Span>,
+    ) -> Option<Ordered> {
+        // Rejected names: their definitions are neither checked for use nor warned about.
+        let mut reserved: HashSet<String> = HashSet::new();
+        for (name, span, _) in defs {
+            if ["candidate", "now", "local", "context", "score"].contains(&name.as_str())
+                && !matches!(
+                    defs.iter().find(|d| &d.0 == name).map(|d| d.2),
+                    Some(Def::Score(_))
+                )
+            {
+                let problem = Problem::ReservedName { name: name.clone() };
+                self.diags.push(problem.at(&[*span]));
+                reserved.insert(name.clone());
+            } else if let Some(first) = names.get(name) {
+                let first = *first;
+                self.dup("name", name, *span, first);
+            } else {
+                names.insert(name.clone(), *span);
+            }
+        }
+        let (order, cyclic) = self.order(defs);
+        if cyclic {
+            return None;
+        }
+        // Levels follow from what each node reads.
+        let mut level: HashMap<String, Level> = HashMap::new();
+        for &i in &order {
+            let (name, _, def) = &defs[i];
+            let l = match def {
+                Def::Score(_) => Level::Candidate,
+                Def::Model(m) if matches!(m.per, Some((ast::Per::Candidate, _))) => {
+                    Level::Candidate
+                }
+                Def::Model(_) => Level::Request,
+                Def::Let(l) => {
+                    let refs = expr::references(&l.value.text);
+                    if refs.contains("candidate")
+                        || refs
+                            .iter()
+                            .any(|r| level.get(r.as_str()) == Some(&Level::Candidate))
+                    {
+                        Level::Candidate
+                    } else {
+                        Level::Request
+                    }
+                }
+            };
+            level.insert(name.clone(), l);
+        }
+        Some(Ordered {
+            order,
+            level,
+            reserved,
+        })
+    }
+
+    /// Pass 3b, values: the lets, models and score typed in dependency order, each at its level.
+    /// A value that fails joins `failed`, so its uses report nothing more.
+    #[allow(clippy::too_many_arguments)]
+    fn values(
+        &mut self,
+        defs: &[(String, Span, Def)],
+        ordered: &Ordered,
+        ctx: &RecordTy,
+        params: &[(String, Ty, Value)],
+        cand_attrs: Option<&RecordTy>,
+        failed: &mut HashSet<String>,
+        uses: &mut BTreeSet<String>,
+    ) -> Values {
+        let mut nodes: HashMap<String, NodeInfo> = HashMap::new();
+        let mut req_nodes: Vec<Node> = vec![];
+        let mut cand_nodes: Vec<Node> = vec![];
+        let mut ok = true;
+        for &i in &ordered.order {
+            let (name, _, def) = &defs[i];
+            let lvl = ordered
+                .level
+                .get(name.as_str())
+                .copied()
+                .unwrap_or(Level::Request);
+            let cand_env = if lvl == Level::Candidate {
+                cand_attrs
+            } else {
+                None
+            };
+            let role = match def {
+                Def::Let(_) => "a request-level value",
+                Def::Model(_) => "a per-request model input",
+                Def::Score(_) => "the score",
+            };
+            let env = Env {
+                ctx,
+                params,
+                nodes: &nodes,
+                candidate: cand_env,
+                role,
+                failed,
+            };
+            let node = match def {
+                Def::Let(l) => expr::check(&l.value.text, l.value.span, &env, uses, self.diags)
+                    .map(|t| Node {
+                        name: name.clone(),
+                        ty: t.ty,
+                        kind: NodeKind::Let(t.ex),
+                    }),
+                Def::Score(e) => match expr::check(&e.text, e.span, &env, uses, self.diags) {
+                    Some(t) if t.ty.is_numeric() => {
+                        let t = if t.ty == Ty::Int { expr_to_float(t) } else { t };
+                        Some(Node {
+                            name: name.clone(),
+                            ty: Ty::Float,
+                            kind: NodeKind::Let(t.ex),
+                        })
+                    }
+                    Some(t) => {
+                        let problem = Problem::ScoreNotNumber {
+                            ty: t.ty.to_string(),
+                        };
+                        self.diags.push(problem.at(&[e.span]));
+                        None
+                    }
+                    None => None,
+                },
+                Def::Model(m) => self.model(m, &env, uses, lvl),
+            };
+            let Some(node) = node else {
+                ok = false;
+                failed.insert(name.clone());
+                continue;
+            };
+            let list = if lvl == Level::Candidate {
+                &mut cand_nodes
+            } else {
+                &mut req_nodes
+            };
+            nodes.insert(
+                name.clone(),
+                NodeInfo {
+                    level: lvl,
+                    index: list.len() as u16,
+                    ty: node.ty.clone(),
+                },
+            );
+            list.push(node);
+        }
+        Values {
+            nodes,
+            req_nodes,
+            cand_nodes,
+            ok,
+        }
+    }
+
+    /// Pass 4, guards: each guard typed (`require`) or parsed (caps, gaps, quiet hours). The
+    /// guards that checked, and whether all did.
+    fn guards(
+        &mut self,
+        guards: &[&'a ast::Guard],
+        env: &Env,
+        cand_attrs: Option<&RecordTy>,
+        has_subject: bool,
+        has_route: bool,
+        uses: &mut BTreeSet<String>,
+    ) -> (Vec<Guard>, bool) {
+        let mut checked_guards = vec![];
+        let mut ok = true;
+        let mut guard_names: HashMap<&str, Span> = HashMap::new();
+        for g in guards {
+            if let Some(first) = guard_names.get(g.name.name.as_str()) {
+                let first = *first;
+                self.dup("guard", &g.name.name, g.name.span, first);
+                continue;
+            }
+            guard_names.insert(&g.name.name, g.name.span);
+            let kind = match &g.kind {
+                ast::GuardKind::Require(e) => {
+                    match expr::check(&e.text, e.span, env, uses, self.diags) {
+                        Some(t) if t.ty == Ty::Bool => Some(GuardKind::Require {
+                            ex: t.ex,
+                            level: t.level,
+                        }),
+                        Some(t) => {
+                            let problem = Problem::GuardNotBool {
+                                guard: g.name.name.clone(),
+                                ty: t.ty.to_string(),
+                            };
+                            self.diags.push(problem.at(&[e.span]));
+                            None
+                        }
+                        None => None,
+                    }
+                }
+                ast::GuardKind::Cap {
+                    limit,
+                    window,
+                    scope,
+                } => {
+                    let w = match window {
+                        ast::Window::Day(_) => Some(Window::Day),
+                        ast::Window::Rolling(s) => self.duration(s).map(Window::Rolling),
+                    };
+                    if limit.0 == 0 {
+                        self.diags.push(Problem::ZeroCap.at(&[limit.1]));
+                    }
+                    let sc = self.scope(scope, cand_attrs);
+                    match (w, sc) {
+                        (Some(window), Some(scope)) if limit.0 > 0 => Some(GuardKind::Cap {
+                            limit: limit.0,
+                            window,
+                            scope,
+                        }),
+                        _ => None,
+                    }
+                }
+                ast::GuardKind::Gap { duration, scope } => {
+                    let d = self.duration(duration);
+                    let sc = self.scope(scope, cand_attrs);
+                    match (d, sc) {
+                        (Some(gap), Some(scope)) => Some(GuardKind::Gap { gap, scope }),
+                        _ => None,
+                    }
+                }
+                ast::GuardKind::Quiet { start, end } => {
+                    let s = self.time_of_day(start);
+                    let e = self.time_of_day(end);
+                    match (s, e) {
+                        (Some(s), Some(e)) if s == e => {
+                            let span = start.span.union(end.span);
+                            self.diags.push(Problem::EmptyQuietHours.at(&[span]));
+                            None
+                        }
+                        (Some(s), Some(e)) => Some(GuardKind::Quiet { start: s, end: e }),
+                        _ => None,
+                    }
+                }
+            };
+            if let Some(kind) = kind {
+                if kind.is_stateful() && !has_subject {
+                    let problem = Problem::NoSubject {
+                        guard: g.name.name.clone(),
+                    };
+                    self.diags.push(problem.at(&[g.span]));
+                }
+                if has_route {
+                    self.diags.push(Problem::GuardInRouter.at(&[g.span]));
+                }
+                checked_guards.push(Guard {
+                    name: g.name.name.clone(),
+                    kind,
+                });
+            } else {
+                ok = false;
+            }
+        }
+        (checked_guards, ok)
+    }
+
+    /// The last pass, unused names: by what expressions mention, so an error elsewhere cannot
+    /// fake one. Rejected (reserved) names are not warned about.
+    fn unused(
+        &mut self,
+        mut uses: BTreeSet<String>,
+        params: &[(String, Ty, Value)],
+        param_spans: &[Span],
+        defs: &[(String, Span, Def)],
+        reserved: &HashSet<String>,
+    ) {
+        for text in expression_texts(self.p) {
+            uses.extend(expr::references(text));
+        }
+        let model_inputs_uses = uses.clone();
+        for (i, (name, _, _)) in params.iter().enumerate() {
+            if !model_inputs_uses.contains(name) {
+                let problem = Problem::UnusedParam { name: name.clone() };
+                self.diags.push(problem.at(&[param_spans[i]]));
+            }
+        }
+        for (name, span, def) in defs {
+            if uses.contains(name) || reserved.contains(name) {
+                continue;
+            }
+            let name = name.clone();
+            let problem = match def {
+                Def::Let(_) => Problem::UnusedValue { name },
+                Def::Model(_) => Problem::UnusedModel { name },
+                Def::Score(_) => continue,
+            };
+            self.diags.push(problem.at(&[*span]));
+        }
     }
 
     /// Dependency order of the value nodes; reports cycles.
@@ -917,22 +1057,11 @@ impl<'a> PolicyChecker<'a> {
             let mut stack = Vec::new();
             if let Some(cycle) = visit(i, &deps, &mut state, &mut order, &mut stack) {
                 cyclic = true;
-                let names = cycle
-                    .iter()
-                    .chain(cycle.first())
-                    .map(|&c| format!("`{}`", defs[c].0))
-                    .collect::<Vec<_>>()
-                    .join(" → ");
-                self.diags.push(
-                    Diagnostic::new(
-                        Code::DuplicateName,
-                        format!("values depend on each other in a cycle: {names}"),
-                    )
-                    .label(defs[cycle[0]].1, "part of the cycle")
-                    .help(
-                        "a value can only use values that do not, directly or indirectly, use it",
-                    ),
-                );
+                let names = cycle.iter().chain(cycle.first());
+                let problem = Problem::ValueCycle {
+                    names: names.map(|&c| defs[c].0.clone()).collect(),
+                };
+                self.diags.push(problem.at(&[defs[cycle[0]].1]));
                 break;
             }
         }
@@ -942,11 +1071,10 @@ impl<'a> PolicyChecker<'a> {
     fn duration(&mut self, s: &ast::Str) -> Option<SignedDuration> {
         let d = parse_duration(&s.value);
         if d.is_none() {
-            self.diags.push(
-                Diagnostic::new(Code::InvalidDuration, format!("invalid duration `{}`", s.value))
-                    .label(s.span, "not a duration")
-                    .help("write a positive number and a unit (`ms`, `s`, `m`, `h`, `d`), such as `8h`, `90m` or `1h30m`"),
-            );
+            let problem = Problem::InvalidDuration {
+                text: s.value.clone(),
+            };
+            self.diags.push(problem.at(&[s.span]));
         }
         d
     }
@@ -954,14 +1082,10 @@ impl<'a> PolicyChecker<'a> {
     fn time_of_day(&mut self, s: &ast::Str) -> Option<(i8, i8)> {
         let t = parse_time_of_day(&s.value);
         if t.is_none() {
-            self.diags.push(
-                Diagnostic::new(
-                    Code::InvalidTimeOfDay,
-                    format!("invalid time of day `{}`", s.value),
-                )
-                .label(s.span, "not a time of day")
-                .help("write `HH:MM`, from 00:00 to 23:59"),
-            );
+            let problem = Problem::InvalidTimeOfDay {
+                text: s.value.clone(),
+            };
+            self.diags.push(problem.at(&[s.span]));
         }
         t
     }
@@ -971,37 +1095,27 @@ impl<'a> PolicyChecker<'a> {
             ast::Scope::All => Some(Scope::All),
             ast::Scope::Candidate(span) => {
                 if attrs.is_none() {
-                    self.diags.push(
-                        Diagnostic::new(Code::WrongKind, "`by candidate` needs candidates")
-                            .label(*span, "no candidates in this policy"),
-                    );
+                    let problem = Problem::ScopeWithoutCandidates { attr: false };
+                    self.diags.push(problem.at(&[*span]));
                     return None;
                 }
                 Some(Scope::Candidate)
             }
             ast::Scope::Attr(name) => {
                 let Some(attrs) = attrs else {
-                    self.diags.push(
-                        Diagnostic::new(Code::WrongKind, "`by candidate.…` needs candidates")
-                            .label(name.span, "no candidates in this policy"),
-                    );
+                    let problem = Problem::ScopeWithoutCandidates { attr: true };
+                    self.diags.push(problem.at(&[name.span]));
                     return None;
                 };
                 match attrs.index(&name.name) {
                     Some(i) => Some(Scope::Attr(i as u16)),
                     None => {
-                        let help =
-                            did_you_mean(&name.name, attrs.fields.iter().map(|f| f.name.as_str()))
-                                .map(|s| format!("did you mean `candidate.{s}`?"));
-                        let mut d = Diagnostic::new(
-                            Code::UnknownName,
-                            format!("candidates have no attribute `{}`", name.name),
-                        )
-                        .label(name.span, "unknown attribute");
-                        if let Some(h) = help {
-                            d = d.help(h);
-                        }
-                        self.diags.push(d);
+                        let names = attrs.fields.iter().map(|f| f.name.as_str());
+                        let problem = Problem::UnknownScopeAttribute {
+                            name: name.name.clone(),
+                            suggestion: did_you_mean(&name.name, names),
+                        };
+                        self.diags.push(problem.at(&[name.span]));
                         None
                     }
                 }
@@ -1030,30 +1144,17 @@ impl<'a> PolicyChecker<'a> {
     fn subject(&mut self, s: &ast::Subject, ctx: &RecordTy) -> Option<Subject> {
         let (key, kty) = self.context_path(ctx, &s.key, "subject key")?;
         if !matches!(kty, Ty::String | Ty::Int) {
-            self.diags.push(
-                Diagnostic::new(
-                    Code::WrongKind,
-                    format!("the subject key must be a `string` or an `int`, found `{kty}`"),
-                )
-                .label(s.key.span, "not a key"),
-            );
+            let problem = Problem::SubjectKeyType {
+                ty: kty.to_string(),
+            };
+            self.diags.push(problem.at(&[s.key.span]));
             return None;
         }
         if Self::optional_without_default(ctx, &s.key) {
-            self.diags.push(
-                Diagnostic::new(
-                    Code::WrongKind,
-                    format!(
-                        "the subject key `{}` is optional, so a request without it would count no actions",
-                        s.key.dotted()
-                    ),
-                )
-                .label(s.key.span, "may be absent")
-                .help(format!(
-                    "declare `{}` required (drop the `?`): caps and gaps need to know whose actions count",
-                    s.key.dotted()
-                )),
-            );
+            let problem = Problem::OptionalSubjectKey {
+                key: s.key.dotted(),
+            };
+            self.diags.push(problem.at(&[s.key.span]));
             return None;
         }
         let zone = match &s.zone {
@@ -1061,34 +1162,23 @@ impl<'a> PolicyChecker<'a> {
             Some(ast::Zone::Literal(name)) => match jiff::tz::TimeZone::get(&name.value) {
                 Ok(tz) => Zone::Fixed(tz),
                 Err(_) => {
-                    let help = did_you_mean(
-                        &name.value,
-                        jiff::tz::db()
-                            .available()
-                            .map(|n| n.as_str().to_string())
-                            .collect::<Vec<_>>()
-                            .iter()
-                            .map(String::as_str),
-                    )
-                    .map(|s| format!("did you mean `{s}`?"))
-                    .unwrap_or_else(|| {
-                        "use an IANA time zone name such as `America/New_York`".into()
-                    });
-                    self.diags.push(
-                        Diagnostic::new(
-                            Code::InvalidTimeZone,
-                            format!("unknown time zone `{}`", name.value),
-                        )
-                        .label(name.span, "not an IANA time zone")
-                        .help(help),
-                    );
+                    let zones: Vec<String> = jiff::tz::db()
+                        .available()
+                        .map(|n| n.as_str().to_string())
+                        .collect();
+                    let problem = Problem::UnknownTimeZone {
+                        name: name.value.clone(),
+                        suggestion: did_you_mean(&name.value, zones.iter().map(String::as_str)),
+                    };
+                    self.diags.push(problem.at(&[name.span]));
                     return None;
                 }
             },
             Some(ast::Zone::Field(path)) => {
                 let (idx, ty) = self.context_path(ctx, path, "zone field")?;
                 if ty != Ty::String {
-                    self.diags.push(Diagnostic::new(Code::InvalidTimeZone, format!("the zone field must be a `string`, found `{ty}`")).label(path.span, "not a string").help("declare the field `string` and send an IANA name such as \"Europe/Paris\""));
+                    let problem = Problem::ZoneFieldType { ty: ty.to_string() };
+                    self.diags.push(problem.at(&[path.span]));
                     return None;
                 }
                 Zone::Field(idx)
@@ -1141,31 +1231,18 @@ impl<'a> PolicyChecker<'a> {
                 _ => None,
             };
             let Some(rec) = rec else {
-                self.diags.push(
-                    Diagnostic::new(
-                        Code::CandidateShape,
-                        format!(
-                            "`{}` must be a list of records with an `id`, found `{ty}`",
-                            path.dotted()
-                        ),
-                    )
-                    .label(path.span, "not a list of records")
-                    .help("declare it like `contacts: list<{ id: string, score: float }>`"),
-                );
+                let problem = Problem::CandidatesFromNotList {
+                    path: path.dotted(),
+                    ty: ty.to_string(),
+                };
+                self.diags.push(problem.at(&[path.span]));
                 return None;
             };
             if rec.field("id").map(|f| &f.ty) != Some(&Ty::String) {
-                self.diags.push(
-                    Diagnostic::new(
-                        Code::CandidateShape,
-                        format!(
-                            "the records of `{}` need an `id: string` field",
-                            path.dotted()
-                        ),
-                    )
-                    .label(path.span, "no `id: string`")
-                    .help("candidates are identified by `id` in decisions and in the ledger"),
-                );
+                let problem = Problem::CandidatesFromWithoutId {
+                    path: path.dotted(),
+                };
+                self.diags.push(problem.at(&[path.span]));
                 return None;
             }
             let mut map = vec![];
@@ -1216,22 +1293,28 @@ impl<'a> PolicyChecker<'a> {
             let mut row: Vec<Value> = vec![Value::Str(Arc::from(cand.id.name.as_str()))];
             row.resize(attrs.len(), Value::Null);
             let mut seen = vec![false; attrs.len()];
+            // A misspelled attribute is one mistake: the attribute it stands for is not
+            // reported missing as well.
+            let mut misspelled = vec![false; attrs.len()];
             for (name, l) in &cand.attrs {
                 let Some(i) = attrs.iter().position(|a| a.name == name.name) else {
-                    let help = did_you_mean(&name.name, attrs.iter().map(|a| a.name.as_str()))
-                        .map(|s| format!("did you mean `{s}`?"));
-                    let mut d = Diagnostic::new(
-                        Code::CandidateShape,
-                        format!(
-                            "candidate `{}` has attribute `{}`, which the other candidates lack",
-                            cand.id.name, name.name
-                        ),
-                    )
-                    .label(name.span, "not shared");
-                    if let Some(h) = help {
-                        d = d.help(h);
+                    let absent = attrs
+                        .iter()
+                        .skip(1)
+                        .filter(|a| !cand.attrs.iter().any(|(n, _)| n.name == a.name));
+                    let meant = did_you_mean(&name.name, absent.map(|a| a.name.as_str()));
+                    if let Some(j) = meant
+                        .as_ref()
+                        .and_then(|m| attrs.iter().position(|a| &a.name == m))
+                    {
+                        misspelled[j] = true;
                     }
-                    self.diags.push(d);
+                    let problem = Problem::UnsharedAttribute {
+                        candidate: cand.id.name.clone(),
+                        attr: name.name.clone(),
+                        suggestion: meant,
+                    };
+                    self.diags.push(problem.at(&[name.span]));
                     ok = false;
                     continue;
                 };
@@ -1239,39 +1322,28 @@ impl<'a> PolicyChecker<'a> {
                 match literal_value(l, &attrs[i].ty) {
                     Ok(v) => row[i] = v,
                     Err(_) => {
-                        self.diags.push(
-                            Diagnostic::new(
-                                Code::CandidateShape,
-                                format!(
-                                    "attribute `{}` is a `{}` in other candidates",
-                                    name.name, attrs[i].ty
-                                ),
-                            )
-                            .label(l.span, format!("not a `{}`", attrs[i].ty)),
-                        );
+                        let problem = Problem::AttributeType {
+                            attr: name.name.clone(),
+                            ty: attrs[i].ty.to_string(),
+                        };
+                        self.diags.push(problem.at(&[l.span]));
                         ok = false;
                     }
                 }
             }
             for (i, s) in seen.iter().enumerate().skip(1) {
-                if !s {
+                if !s && !misspelled[i] {
                     if attrs[i].optional {
                         row[i] = attrs[i]
                             .default
                             .clone()
                             .unwrap_or_else(|| Value::zero(&attrs[i].ty));
                     } else {
-                        self.diags.push(
-                            Diagnostic::new(
-                                Code::CandidateShape,
-                                format!(
-                                    "candidate `{}` lacks attribute `{}`",
-                                    cand.id.name, attrs[i].name
-                                ),
-                            )
-                            .label(cand.id.span, format!("no `{}`", attrs[i].name))
-                            .help("give every candidate the same attributes"),
-                        );
+                        let problem = Problem::MissingAttribute {
+                            candidate: cand.id.name.clone(),
+                            attr: attrs[i].name.clone(),
+                        };
+                        self.diags.push(problem.at(&[cand.id.span]));
                         ok = false;
                     }
                 }
@@ -1279,7 +1351,7 @@ impl<'a> PolicyChecker<'a> {
             fixed.push(Arc::from(row));
         }
         if c.list.is_empty() && c.from.is_none() {
-            self.diags.push(Diagnostic::new(Code::CandidateShape, "`candidates` declares no candidate").label(c.span, "empty").help("list candidates, or take them from the request with `candidates from FIELD`"));
+            self.diags.push(Problem::NoCandidates.at(&[c.span]));
             ok = false;
         }
         self.candidates_failed |= !ok;
@@ -1300,22 +1372,13 @@ impl<'a> PolicyChecker<'a> {
     ) -> Option<Node> {
         let name = &m.name.name;
         let Some(file) = &m.file else {
-            self.diags.push(
-                Diagnostic::new(Code::ModelFile, format!("model `{name}` has no `file`"))
-                    .label(m.name.span, "no file")
-                    .help("add `file \"name.onnx\"`, relative to the models directory"),
-            );
+            let problem = Problem::ModelWithoutFile { name: name.clone() };
+            self.diags.push(problem.at(&[m.name.span]));
             return None;
         };
         if m.per.is_none() {
-            self.diags.push(
-                Diagnostic::new(
-                    Code::ModelFile,
-                    format!("model `{name}` does not say how often it runs"),
-                )
-                .label(m.name.span, "no `per`")
-                .help("add `per request` or `per candidate`"),
-            );
+            let problem = Problem::ModelWithoutPer { name: name.clone() };
+            self.diags.push(problem.at(&[m.name.span]));
             return None;
         }
         let mut inputs = vec![];
@@ -1324,27 +1387,17 @@ impl<'a> PolicyChecker<'a> {
             match expr::check(&e.text, e.span, env, uses, self.diags) {
                 Some(t) if t.ty.is_numeric() || t.ty == Ty::Bool => {
                     if lvl == Level::Request && t.level == Level::Candidate {
-                        self.diags.push(
-                            Diagnostic::new(
-                                Code::WrongKind,
-                                "a `per request` model cannot read candidate values",
-                            )
-                            .label(e.span, "differs per candidate")
-                            .help("declare the model `per candidate`"),
-                        );
+                        self.diags
+                            .push(Problem::ModelInputPerCandidate.at(&[e.span]));
                         ok = false;
                     }
                     inputs.push(t.ex);
                 }
                 Some(t) => {
-                    self.diags.push(
-                        Diagnostic::new(
-                            Code::WrongKind,
-                            format!("model inputs must be numbers or bools, found `{}`", t.ty),
-                        )
-                        .label(e.span, "not a number")
-                        .help("turn it into a number, such as `platform == \"ios\"` for a string"),
-                    );
+                    let problem = Problem::ModelInputType {
+                        ty: t.ty.to_string(),
+                    };
+                    self.diags.push(problem.at(&[e.span]));
                     ok = false;
                 }
                 None => ok = false,
@@ -1353,7 +1406,11 @@ impl<'a> PolicyChecker<'a> {
         let info = match self.catalog.info(&file.value) {
             Ok(i) => i,
             Err(why) => {
-                self.diags.push(Diagnostic::new(Code::ModelFile, format!("cannot load model `{}`: {why}", file.value)).label(file.span, "cannot load").help("check the path, relative to the models directory, and that it is a valid ONNX file"));
+                let problem = Problem::ModelUnloadable {
+                    file: file.value.clone(),
+                    why,
+                };
+                self.diags.push(problem.at(&[file.span]));
                 return None;
             }
         };
@@ -1361,19 +1418,13 @@ impl<'a> PolicyChecker<'a> {
         if let Some(w) = info.input_width
             && w != m.inputs.len()
         {
-            let mut d = Diagnostic::new(
-                Code::ModelInputWidth,
-                format!(
-                    "model `{}` takes {w} inputs, the binding lists {}",
-                    file.value,
-                    m.inputs.len()
-                ),
-            )
-            .label(span, format!("{} inputs", m.inputs.len()));
-            if let Some(names) = &info.feature_names {
-                d = d.help(format!("the model's features are: {}", names.join(", ")));
-            }
-            self.diags.push(d);
+            let problem = Problem::ModelInputWidth {
+                file: file.value.clone(),
+                expected: w,
+                written: m.inputs.len(),
+                features: info.feature_names.clone(),
+            };
+            self.diags.push(problem.at(&[span]));
             ok = false;
         }
         if let Some(names) = &info.feature_names
@@ -1395,68 +1446,52 @@ impl<'a> PolicyChecker<'a> {
                         names.iter().any(|n| feature_matches(w, n)) || in_model.contains(w.as_str())
                     })
                 });
-                let msg = if all_known {
-                    format!("the inputs of model `{name}` are not in the model's feature order")
-                } else {
-                    format!("the inputs of model `{name}` do not match the model's feature names")
+                let shown = mismatched.iter().take(4);
+                let problem = Problem::ModelFeatureMismatch {
+                    name: name.clone(),
+                    order_only: all_known,
+                    mismatches: shown
+                        .clone()
+                        .map(|&i| {
+                            let w = written[i].as_deref().unwrap_or("?");
+                            (i, w.to_string(), names[i].clone())
+                        })
+                        .collect(),
+                    features: names.clone(),
                 };
-                let mut d = Diagnostic::new(Code::ModelFeatures, msg);
-                for &i in mismatched.iter().take(4) {
-                    d = d.label(
-                        m.inputs[i].span,
-                        format!(
-                            "input {} is `{}`, the model expects `{}`",
-                            i + 1,
-                            written[i].as_deref().unwrap_or("?"),
-                            names[i]
-                        ),
-                    );
-                }
-                d = d.help(format!(
-                    "the model's features, in order: {}",
-                    names.join(", ")
-                ));
-                self.diags.push(d);
+                let spans: Vec<Span> = shown.map(|&i| m.inputs[i].span).collect();
+                self.diags.push(problem.at(&spans));
                 ok = false;
             }
         }
         let (output, column) = match &m.output {
             Some(o) => (o.name.clone(), o.column),
             None => {
-                self.diags.push(Diagnostic::new(Code::ModelOutput, format!("model `{name}` does not say which output to read")).label(m.name.span, "no `output`").help("add `output probabilities[1]` for a binary classifier, or `output variable[0]` for a regressor"));
+                let problem = Problem::ModelWithoutOutput { name: name.clone() };
+                self.diags.push(problem.at(&[m.name.span]));
                 return None;
             }
         };
         let Some(out) = info.outputs.iter().find(|o| o.name == output.name) else {
-            let names: Vec<&str> = info.outputs.iter().map(|o| o.name.as_str()).collect();
-            self.diags.push(
-                Diagnostic::new(
-                    Code::ModelOutput,
-                    format!("model `{}` has no output `{}`", file.value, output.name),
-                )
-                .label(output.span, "no such output")
-                .help(format!("its outputs are: {}", names.join(", "))),
-            );
+            let problem = Problem::UnknownModelOutput {
+                file: file.value.clone(),
+                output: output.name.clone(),
+                outputs: info.outputs.iter().map(|o| o.name.clone()).collect(),
+            };
+            self.diags.push(problem.at(&[output.span]));
             return None;
         };
         let col = column.map_or(0, |c| c.0);
         if let Some(cols) = out.columns
             && col >= cols
         {
-            self.diags.push(
-                Diagnostic::new(
-                    Code::ModelOutput,
-                    format!(
-                        "output `{}` has {cols} column(s); column {col} does not exist",
-                        out.name
-                    ),
-                )
-                .label(column.map_or(output.span, |c| c.1), "out of range")
-                .help(format!(
-                    "columns are numbered from 0 to {}",
-                    cols.saturating_sub(1)
-                )),
-            );
+            let problem = Problem::ColumnOutOfRange {
+                output: out.name.clone(),
+                columns: cols,
+                column: col,
+            };
+            self.diags
+                .push(problem.at(&[column.map_or(output.span, |c| c.1)]));
             return None;
         }
         ok.then(|| Node {
@@ -1489,28 +1524,16 @@ impl<'a> PolicyChecker<'a> {
         let implicit = cands.as_ref().is_none_or(|c| c.implicit);
         if let Some(r) = route {
             if let Some(s) = select {
-                self.diags.push(
-                    Diagnostic::new(Code::Selection, "a policy cannot both `route` and `select`")
-                        .label(s.span, "select in a router")
-                        .label(r.span, "route here")
-                        .help("split it into a router and a policy that selects"),
-                );
+                self.diags
+                    .push(Problem::RouteAndSelect.at(&[s.span, r.span]));
                 return None;
             }
             if !implicit {
-                self.diags.push(
-                    Diagnostic::new(Code::Selection, "a router cannot have candidates")
-                        .label(r.span, "router")
-                        .help("move the candidates to the policy it routes to"),
-                );
+                self.diags.push(Problem::RouterWithCandidates.at(&[r.span]));
                 return None;
             }
             if let Some(s) = score {
-                self.diags.push(
-                    Diagnostic::new(Code::Selection, "a router has no score")
-                        .label(s.span, "score in a router")
-                        .help("route on a `let` value or a model output instead"),
-                );
+                self.diags.push(Problem::RouterWithScore.at(&[s.span]));
                 return None;
             }
             let mut rules = vec![];
@@ -1525,33 +1548,22 @@ impl<'a> PolicyChecker<'a> {
                 };
                 let t = expr::check(&rule.when.text, rule.when.span, &env, uses, self.diags)?;
                 if t.ty != Ty::Bool {
-                    self.diags.push(
-                        Diagnostic::new(
-                            Code::WrongKind,
-                            format!("a route condition must be a bool, found `{}`", t.ty),
-                        )
-                        .label(rule.when.span, "not a bool"),
-                    );
+                    let problem = Problem::RouteConditionNotBool {
+                        ty: t.ty.to_string(),
+                    };
+                    self.diags.push(problem.at(&[rule.when.span]));
                     return None;
                 }
                 if t.level == Level::Candidate {
-                    self.diags.push(
-                        Diagnostic::new(
-                            Code::WrongKind,
-                            "a route condition cannot read candidate values",
-                        )
-                        .label(rule.when.span, "per candidate"),
-                    );
+                    self.diags
+                        .push(Problem::RouteConditionPerCandidate.at(&[rule.when.span]));
                     return None;
                 }
                 rules.push((t.ex, rule.target.name.clone()));
             }
             if r.otherwise.is_none() {
-                self.diags.push(
-                    Diagnostic::new(Code::Selection, "a route needs an `otherwise` branch")
-                        .label(r.span, "no otherwise")
-                        .help("add `otherwise -> POLICY`, so every request is routed"),
-                );
+                self.diags
+                    .push(Problem::RouteWithoutOtherwise.at(&[r.span]));
                 return None;
             }
             return Some(Selection::Route {
@@ -1560,19 +1572,11 @@ impl<'a> PolicyChecker<'a> {
             });
         }
         let Some(s) = select else {
-            let help = if implicit {
-                "add `select gate` to act when every guard passes, or a `route` block"
-            } else {
-                "add `select best` or `select top N`"
+            let problem = Problem::NoSelection {
+                policy: p.name.name.clone(),
+                gate: implicit,
             };
-            self.diags.push(
-                Diagnostic::new(
-                    Code::Selection,
-                    format!("policy `{}` does not select anything", p.name.name),
-                )
-                .label(p.name.span, "no `select` or `route`")
-                .help(help),
-            );
+            self.diags.push(problem.at(&[p.name.span]));
             return None;
         };
         let fb = match fallback {
@@ -1591,19 +1595,11 @@ impl<'a> PolicyChecker<'a> {
                             _ => None,
                         })
                         .collect();
-                    let help = did_you_mean(&f.name, ids.iter().map(String::as_str))
-                        .map(|s| format!("did you mean `{s}`?"))
-                        .unwrap_or_else(|| {
-                            "a fallback must be one of the declared candidates".into()
-                        });
-                    self.diags.push(
-                        Diagnostic::new(
-                            Code::UnknownName,
-                            format!("fallback `{}` is not a declared candidate", f.name),
-                        )
-                        .label(f.span, "unknown candidate")
-                        .help(help),
-                    );
+                    let problem = Problem::UnknownFallback {
+                        name: f.name.clone(),
+                        suggestion: did_you_mean(&f.name, ids.iter().map(String::as_str)),
+                    };
+                    self.diags.push(problem.at(&[f.span]));
                     return None;
                 }
                 Some(f.name.clone())
@@ -1613,38 +1609,23 @@ impl<'a> PolicyChecker<'a> {
         match s.kind {
             ast::SelectKind::Gate => {
                 if !implicit {
-                    self.diags.push(
-                        Diagnostic::new(
-                            Code::Selection,
-                            "`select gate` is for policies without candidates",
-                        )
-                        .label(s.span, "gate with candidates")
-                        .help("use `select best` or `select top N`"),
-                    );
+                    self.diags.push(Problem::GateWithCandidates.at(&[s.span]));
                     return None;
                 }
                 Some(Selection::Gate)
             }
             ast::SelectKind::Best | ast::SelectKind::Top(_) => {
                 if implicit {
-                    self.diags.push(Diagnostic::new(Code::Selection, "there are no candidates to select from").label(s.span, "nothing to rank").help("declare `candidates`, or use `select gate` to decide whether to act"));
+                    self.diags.push(Problem::NothingToSelect.at(&[s.span]));
                     return None;
                 }
                 if score.is_none() {
-                    self.diags.push(
-                        Diagnostic::new(Code::Selection, "ranking candidates needs a `score`")
-                            .label(s.span, "ranks by score")
-                            .help("add `score = EXPR`"),
-                    );
+                    self.diags.push(Problem::RankingWithoutScore.at(&[s.span]));
                     return None;
                 }
                 match s.kind {
                     ast::SelectKind::Top(0) => {
-                        self.diags.push(
-                            Diagnostic::new(Code::Selection, "`select top 0` selects nothing")
-                                .label(s.span, "zero")
-                                .help("select at least 1"),
-                        );
+                        self.diags.push(Problem::SelectTopZero.at(&[s.span]));
                         None
                     }
                     ast::SelectKind::Top(k) => Some(Selection::Top { k, fallback: fb }),

@@ -54,9 +54,13 @@ pub fn run(a: Args) -> u8 {
                 diagnostics::render_human(&build.diagnostics, &build.sources, color)
             );
             if errors + warnings == 0 {
-                eprintln!("checked {policies} policies in {files} files: no problems");
+                eprintln!(
+                    "checked {} in {}: no problems",
+                    diagnostics::count(policies, "policy", "policies"),
+                    diagnostics::count(files, "file", "files")
+                );
             } else {
-                eprintln!("{errors} error(s), {warnings} warning(s) in {files} files");
+                eprintln!("{}", summary(errors, warnings, files));
             }
         }
         Format::Json => {
@@ -77,13 +81,13 @@ pub fn run(a: Args) -> u8 {
                 diagnostics::render_github(&build.diagnostics, &build.sources, base.as_deref());
             use std::io::Write as _;
             let _ = std::io::stdout().lock().write_all(out.as_bytes());
-            eprintln!("{errors} error(s), {warnings} warning(s) in {files} files");
+            eprintln!("{}", summary(errors, warnings, files));
         }
         Format::Sarif => {
             let base = std::env::current_dir().ok();
             let log = diagnostics::to_sarif(&build.diagnostics, &build.sources, base.as_deref());
             outln!("{}", serde_json::to_string_pretty(&log).unwrap_or_default());
-            eprintln!("{errors} error(s), {warnings} warning(s) in {files} files");
+            eprintln!("{}", summary(errors, warnings, files));
         }
     }
     if errors > 0 || (a.deny_warnings && warnings > 0) {
@@ -91,4 +95,14 @@ pub fn run(a: Args) -> u8 {
     } else {
         OK
     }
+}
+
+/// `1 error, 0 warnings in 1 file`: what a check found, after the diagnostics.
+fn summary(errors: usize, warnings: usize, files: usize) -> String {
+    format!(
+        "{}, {} in {}",
+        diagnostics::count(errors, "error", "errors"),
+        diagnostics::count(warnings, "warning", "warnings"),
+        diagnostics::count(files, "file", "files")
+    )
 }

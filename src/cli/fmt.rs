@@ -58,7 +58,10 @@ pub fn run(a: Args) -> u8 {
     } else {
         "reformatted"
     };
-    eprintln!("{changed} of {total} file(s) {verb}");
+    eprintln!(
+        "{changed} of {} {verb}",
+        policy_engine::diagnostics::count(total, "file", "files")
+    );
     code
 }
 

@@ -104,6 +104,13 @@ codes! {
          policies/paywall.policy saved as Latin-1, with a `\u{e9}` byte that is not UTF-8\nFix: \
          check the path and its permissions, and save the file as UTF-8:\n    \
          iconv -f latin1 -t utf-8 paywall.policy > paywall.policy.new";
+    Internal = "P0004", "internal-error", Error,
+        "policy-engine itself failed while reading or formatting a file",
+        "The parser or the formatter met a state it should never reach. This is a bug in \
+         policy-engine, not in the policy; the file is left unchanged. No policy text is meant to \
+         produce it, so it has no fixture.\n\nExample:\n    internal formatter error: the \
+         output means something else; the file was left unchanged\nFix: report it with the \
+         file that triggers it, and keep the file as it is until a fixed version is released.";
     UnknownName = "P1001", "unknown-name", Error,
         "an expression refers to a name that is not declared",
         "Every name in an expression must be a context field, a param, a `let` value, a model, \
@@ -147,6 +154,19 @@ codes! {
         "Caps and gaps count actions per subject, the context field named by `subject`.\n\n\
          Example:\n    guard daily: cap 2 per day\nFix: declare whose actions count:\n    \
          subject user_id zone timezone";
+    ValueCycle = "P1009", "value-cycle", Error,
+        "values depend on each other in a cycle",
+        "Values, model bindings and the score are computed in dependency order, once per \
+         request or candidate. When one of them uses itself, directly or through others, there \
+         is no order to compute them in. (Before P1009 existed, this was reported as \
+         P1002.)\n\nExample:\n    let a = b + 1.0\n    let b = a * 2.0\nFix: compute one of \
+         them from something outside the cycle:\n    let a = x + 1.0\n    let b = a * 2.0";
+    ReservedName = "P1010", "reserved-name", Error,
+        "a value or model is named after a built-in name",
+        "`candidate`, `now`, `local`, `context` and `score` have a meaning of their own in \
+         expressions; a `let` or model with one of these names would be shadowed or shadow it. \
+         (Before P1010 existed, this was reported as P1002.)\n\nExample:\n    let now = 3.0\n\
+         Fix: choose another name:\n    let base = 3.0";
     ModelFile = "P2001", "model-file", Error,
         "a model file is missing or cannot be loaded",
         "Model files are read from the models directory when a policy set is built. A missing \
@@ -174,6 +194,14 @@ codes! {
          Example: the model was trained on `[dau_7, wau_4, ...]`:\n    inputs [wau_4, dau_7, \
          ...]\nFix: reorder or rename the inputs to match the model's feature list (`policy \
          model inspect FILE` prints it):\n    inputs [dau_7, wau_4, ...]";
+    ModelPer = "P2005", "model-per", Error,
+        "a model binding does not say whether it runs per request or per candidate",
+        "A model runs once per request (its inputs read the context) or once per candidate (its \
+         inputs may read `candidate.x`); its level decides which expressions may use its \
+         output. (Before P2005 existed, this was reported as P2001.)\n\nExample:\n    model m \
+         { file \"m.onnx\"  inputs [x]  output probabilities[1] }\nFix: say how often it \
+         runs:\n    model m { file \"m.onnx\"  per request  inputs [x]  output \
+         probabilities[1] }";
     UnknownRoute = "P3001", "unknown-route", Error,
         "a route points to a policy that does not exist",
         "Route targets are policy names in the same set. A route to a missing policy would \
@@ -215,6 +243,13 @@ codes! {
         "a literal does not fit its declared type",
         "Defaults and params must have the type they declare.\n\nExample:\n    param k: int = \
          0.5\nFix:\n    param k: float = 0.5";
+    ZeroCap = "P4006", "zero-cap", Error,
+        "a cap guard allows zero actions",
+        "`cap 0` blocks every action of the policy, forever: almost always a typo or a way to \
+         switch a policy off that hides what it does. (Before P4006 existed, this was reported \
+         as P4002.)\n\nExample:\n    guard daily: cap 0 per day\nFix: allow at least one \
+         action, or say that the policy is off:\n    guard daily: cap 1 per day\n    guard off: \
+         require false";
     UnusedParam = "P5001", "unused-param", Warning,
         "a param is declared but never used",
         "An unused param is usually a leftover or a typo: tuning it would change nothing, \

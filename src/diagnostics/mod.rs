@@ -7,11 +7,13 @@
 mod codes;
 mod github;
 mod sarif;
+pub mod style;
 
 pub use github::{escape_data, escape_property, render_github};
 pub use sarif::{INFORMATION_URI, SCHEMA_URI, to_sarif};
 
 pub use codes::{ALL as CODES, Code, CodeInfo, DocSections};
+pub use style::{a_code, count};
 
 use crate::source::{SourceMap, Span};
 use serde::Serialize;

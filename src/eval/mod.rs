@@ -68,6 +68,9 @@ pub enum EvalError {
     Ledger(#[from] LedgerError),
     #[error("too many concurrent decisions for one subject; try again")]
     Contention,
+    /// Routes led back to a policy already on the path (the path, in order).
+    #[error("routes form a cycle: {}", .0.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(" → "))]
+    RouteCycle(Vec<String>),
 }
 
 /// Generates unique decision ids without reading the clock: a random per-process prefix and a
@@ -111,8 +114,9 @@ pub fn decide(
                 steps.push(req.step(routes));
             }
             // `check` rejects cycles; this bound only guards against a graph built otherwise.
-            if path.len() > graph.policies.len() {
-                return Err(EvalError::UnknownPolicy(target.to_string()));
+            if path.iter().any(|p| p == target) {
+                path.push(target.to_string());
+                return Err(EvalError::RouteCycle(path));
             }
             name = target.to_string();
             continue;

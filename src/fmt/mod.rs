@@ -49,7 +49,7 @@ fn verify(source: SourceId, file: &File, out: &str) -> Result<(), Box<Diagnostic
     let internal = |what: &str| {
         Box::new(
             Diagnostic::new(
-                Code::Syntax,
+                Code::Internal,
                 format!("internal formatter error: {what}; the file was left unchanged"),
             )
             .label(Span::new(source, 0, 0), "")

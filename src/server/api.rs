@@ -1,6 +1,7 @@
 //! The JSON bodies of the HTTP API. `policy schema` writes their JSON Schemas to `schemas/` and
 //! the OpenAPI document is assembled from the same types (`server::schema`).
 
+use super::error::ErrorCode;
 use crate::decision::Decision;
 use crate::eval::FieldError;
 use jiff::Timestamp;
@@ -129,10 +130,8 @@ pub struct ErrorResponse {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ErrorBody {
-    /// A stable code: `malformed_json`, `invalid_context`, `invalid_request`,
-    /// `unknown_policy`, `unknown_decision`, `body_too_large`, `not_found`,
-    /// `method_not_allowed`, `not_ready`, `model_failed`, `ledger_unavailable`, `contention`.
-    pub code: String,
+    /// A stable code, one of `ErrorCode`; the HTTP status follows from it.
+    pub code: ErrorCode,
     pub message: String,
     /// For `invalid_context`: one `{path, expected, message}` per field; for
     /// `malformed_json`: `{line, column}`.

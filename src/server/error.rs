@@ -10,6 +10,126 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+/// Every error code the API sends, in `error.code`, and the HTTP status each one has. The
+/// values, and the status they come with:
+///
+/// - `malformed_json` (400): the body is not JSON; `details` has `{line, column}`
+/// - `malformed_body` (400): the body cannot be read
+/// - `invalid_path` (400): a path parameter cannot be read
+/// - `body_too_large` (413): the body is over the size limit
+/// - `invalid_context` (422): the context does not match the policy; `details` has one
+///   `{path, expected, message}` per field
+/// - `invalid_request` (422): other fields of the body (`now`, `explain`, a batch's
+///   `requests`, an outcome) are invalid; `details` as for `invalid_context`
+/// - `unknown_policy` (404): no policy of that name is served
+/// - `unknown_decision` (404): the decision was never made here, or is too old to remember
+/// - `not_found` (404): no such endpoint
+/// - `method_not_allowed` (405): the endpoint does not take that method
+/// - `not_ready` (503): no valid policy set is loaded yet
+/// - `ledger_unavailable` (503): the ledger cannot be read or written
+/// - `contention` (503): too many concurrent decisions for one subject; try again
+/// - `model_failed` (500): a model failed to run
+/// - `route_cycle` (500): routes led back to a policy already on the path (`check` rejects
+///   cycles, so this only guards a graph built otherwise)
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    MalformedJson,
+    MalformedBody,
+    InvalidPath,
+    BodyTooLarge,
+    InvalidContext,
+    InvalidRequest,
+    UnknownPolicy,
+    UnknownDecision,
+    NotFound,
+    MethodNotAllowed,
+    NotReady,
+    LedgerUnavailable,
+    Contention,
+    ModelFailed,
+    RouteCycle,
+}
+
+impl ErrorCode {
+    /// Every code, in the order of the documentation.
+    pub const ALL: &'static [ErrorCode] = &[
+        ErrorCode::MalformedJson,
+        ErrorCode::MalformedBody,
+        ErrorCode::InvalidPath,
+        ErrorCode::BodyTooLarge,
+        ErrorCode::InvalidContext,
+        ErrorCode::InvalidRequest,
+        ErrorCode::UnknownPolicy,
+        ErrorCode::UnknownDecision,
+        ErrorCode::NotFound,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::NotReady,
+        ErrorCode::LedgerUnavailable,
+        ErrorCode::Contention,
+        ErrorCode::ModelFailed,
+        ErrorCode::RouteCycle,
+    ];
+
+    /// The code as it appears in `error.code` and in metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::MalformedJson => "malformed_json",
+            ErrorCode::MalformedBody => "malformed_body",
+            ErrorCode::InvalidPath => "invalid_path",
+            ErrorCode::BodyTooLarge => "body_too_large",
+            ErrorCode::InvalidContext => "invalid_context",
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::UnknownPolicy => "unknown_policy",
+            ErrorCode::UnknownDecision => "unknown_decision",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::NotReady => "not_ready",
+            ErrorCode::LedgerUnavailable => "ledger_unavailable",
+            ErrorCode::Contention => "contention",
+            ErrorCode::ModelFailed => "model_failed",
+            ErrorCode::RouteCycle => "route_cycle",
+        }
+    }
+
+    /// The HTTP status every response with this code has.
+    pub fn status(self) -> StatusCode {
+        match self {
+            ErrorCode::MalformedJson | ErrorCode::MalformedBody | ErrorCode::InvalidPath => {
+                StatusCode::BAD_REQUEST
+            }
+            ErrorCode::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::InvalidContext | ErrorCode::InvalidRequest => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            ErrorCode::UnknownPolicy | ErrorCode::UnknownDecision | ErrorCode::NotFound => {
+                StatusCode::NOT_FOUND
+            }
+            ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::NotReady | ErrorCode::LedgerUnavailable | ErrorCode::Contention => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ErrorCode::ModelFailed | ErrorCode::RouteCycle => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ApiError {
     pub status: StatusCode,
@@ -17,11 +137,12 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+    /// An error with `code`, and the status that code has.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError {
-            status,
+            status: code.status(),
             body: ErrorBody {
-                code: code.into(),
+                code,
                 message: message.into(),
                 details: vec![],
             },
@@ -34,20 +155,16 @@ impl ApiError {
     }
 
     /// 422 for request fields of the wrong shape.
-    pub fn fields(code: &str, message: impl Into<String>, errors: &[FieldError]) -> Self {
+    pub fn fields(code: ErrorCode, message: impl Into<String>, errors: &[FieldError]) -> Self {
         let details = errors
             .iter()
             .map(|e| serde_json::to_value(e).unwrap_or(Value::Null))
             .collect();
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message).details(details)
+        ApiError::new(code, message).details(details)
     }
 
     pub fn unknown_policy(name: &str) -> Self {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "unknown_policy",
-            format!("unknown policy `{name}`"),
-        )
+        ApiError::new(ErrorCode::UnknownPolicy, format!("unknown policy `{name}`"))
     }
 
     pub fn into_body(self) -> ErrorResponse {
@@ -59,23 +176,22 @@ impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> Self {
         let msg = e.to_string();
         match e {
-            EngineError::NotReady => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", msg)
-            }
+            EngineError::NotReady => ApiError::new(ErrorCode::NotReady, msg),
             EngineError::Eval(EvalError::UnknownPolicy(name)) => ApiError::unknown_policy(&name),
             EngineError::Eval(EvalError::InvalidContext { policy, errors }) => ApiError::fields(
-                "invalid_context",
+                ErrorCode::InvalidContext,
                 format!("the context does not match policy `{policy}`"),
                 &errors,
             ),
             EngineError::Eval(EvalError::Model { .. }) => {
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "model_failed", msg)
+                ApiError::new(ErrorCode::ModelFailed, msg)
             }
             EngineError::Eval(EvalError::Ledger(_)) => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "ledger_unavailable", msg)
+                ApiError::new(ErrorCode::LedgerUnavailable, msg)
             }
-            EngineError::Eval(EvalError::Contention) => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "contention", msg)
+            EngineError::Eval(EvalError::Contention) => ApiError::new(ErrorCode::Contention, msg),
+            EngineError::Eval(EvalError::RouteCycle(_)) => {
+                ApiError::new(ErrorCode::RouteCycle, msg)
             }
         }
     }
@@ -99,22 +215,19 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
             let status = r.status();
             if status == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(
-                    status,
-                    "body_too_large",
+                    ErrorCode::BodyTooLarge,
                     "the request body is over the size limit",
                 )
             } else {
                 ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "malformed_body",
+                    ErrorCode::MalformedBody,
                     format!("cannot read the request body: {}", r.body_text()),
                 )
             }
         })?;
         serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| {
             ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "malformed_json",
+                ErrorCode::MalformedJson,
                 format!(
                     "malformed JSON at line {} column {}: {e}",
                     e.line(),
@@ -123,5 +236,39 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
             )
             .details(vec![json!({"line": e.line(), "column": e.column()})])
         })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_serializes_as_its_name_and_is_in_the_schema() {
+        let schema = serde_json::to_value(schemars::schema_for!(ErrorCode)).unwrap();
+        let listed: Vec<&str> = schema["enum"]
+            .as_array()
+            .expect("the codes are an `enum` in the schema")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        let all: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(listed, all);
+        for c in ErrorCode::ALL {
+            assert_eq!(serde_json::to_value(c).unwrap(), json!(c.as_str()));
+            let back: ErrorCode = serde_json::from_value(json!(c.as_str())).unwrap();
+            assert_eq!(back, *c);
+            // A client's mistake is a 4xx; only the server's own state is a 5xx.
+            let server_side = matches!(
+                c,
+                ErrorCode::ModelFailed
+                    | ErrorCode::RouteCycle
+                    | ErrorCode::NotReady
+                    | ErrorCode::LedgerUnavailable
+                    | ErrorCode::Contention
+            );
+            assert_eq!(c.status().is_server_error(), server_side, "{c}");
+        }
     }
 }

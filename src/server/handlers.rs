@@ -4,7 +4,7 @@ use super::api::{
     BatchItem, BatchResponse, DecideRequest, OutcomeKind, OutcomeRequest, OutcomeResponse,
     PoliciesResponse, ReloadErrorInfo,
 };
-use super::error::{ApiError, JsonBody};
+use super::error::{ApiError, ErrorCode, JsonBody};
 use super::log::Entry;
 use super::{AppState, Recorded};
 use crate::decision::Decision;
@@ -14,7 +14,7 @@ use crate::ledger::LedgerKey;
 use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
 use serde_json::{Value, json};
@@ -26,8 +26,7 @@ type St = State<Arc<AppState>>;
 fn path_param(p: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
     p.map(|Path(s)| s).map_err(|r| {
         ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_path",
+            ErrorCode::InvalidPath,
             format!("invalid path: {}", r.body_text()),
         )
     })
@@ -46,7 +45,7 @@ fn decide_one(
         Value::Object(fields) => fields,
         other => {
             return Err(ApiError::fields(
-                "invalid_context",
+                ErrorCode::InvalidContext,
                 "the body must be a JSON object: the context",
                 &[FieldError {
                     path: prefix.to_string(),
@@ -60,7 +59,11 @@ fn decide_one(
         }
     };
     let req = DecideRequest::from_fields(fields, prefix).map_err(|errors| {
-        ApiError::fields("invalid_request", "invalid `now` or `explain`", &errors)
+        ApiError::fields(
+            ErrorCode::InvalidRequest,
+            "invalid `now` or `explain`",
+            &errors,
+        )
     })?;
     let context = Value::Object(req.context);
     let opts = Options {
@@ -108,7 +111,7 @@ fn decide_one(
                     }
                 }
             }
-            state.metrics.failed(label, &err.body.code);
+            state.metrics.failed(label, err.body.code.as_str());
             Err(err)
         }
     }
@@ -136,7 +139,7 @@ pub async fn decide_batch(
     };
     let Some(Value::Array(items)) = items else {
         return Err(ApiError::fields(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "a batch is `{\"requests\": [context, ...]}`",
             &[FieldError {
                 path: "$.requests".into(),
@@ -149,7 +152,9 @@ pub async fn decide_batch(
     if let Some(g) = state.engine.snapshot()
         && g.policy(&policy).is_none()
     {
-        state.metrics.failed("_unknown", "unknown_policy");
+        state
+            .metrics
+            .failed("_unknown", ErrorCode::UnknownPolicy.as_str());
         return Err(ApiError::unknown_policy(&policy));
     }
     let clock = Timestamp::now();
@@ -175,8 +180,7 @@ pub async fn outcome(
     let report = parse_outcome(&body)?;
     let Some(rec) = state.decisions.get(&id) else {
         return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "unknown_decision",
+            ErrorCode::UnknownDecision,
             format!("unknown decision `{id}`: never made here, or too old to remember"),
         ));
     };
@@ -188,13 +192,11 @@ pub async fn outcome(
             policy: rec.policy.clone(),
             subject: subject.clone(),
         };
-        released = state.engine.ledger().release(&key, &id).map_err(|e| {
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "ledger_unavailable",
-                e.to_string(),
-            )
-        })?;
+        released = state
+            .engine
+            .ledger()
+            .release(&key, &id)
+            .map_err(|e| ApiError::new(ErrorCode::LedgerUnavailable, e.to_string()))?;
     }
     let name = match report.outcome {
         OutcomeKind::Acted => "acted",
@@ -255,7 +257,7 @@ fn parse_outcome(body: &Value) -> Result<OutcomeRequest, ApiError> {
     match outcome {
         Some(outcome) if errors.is_empty() => Ok(OutcomeRequest { outcome, value }),
         _ => Err(ApiError::fields(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "an outcome is `{\"outcome\": \"acted\" | \"not_acted\" | \"converted\", \"value\"?: number}`",
             &errors,
         )),
@@ -340,17 +342,12 @@ pub async fn openapi() -> Json<Value> {
 }
 
 pub async fn not_found() -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "not_found",
-        "no such endpoint; see /openapi.json",
-    )
+    ApiError::new(ErrorCode::NotFound, "no such endpoint; see /openapi.json")
 }
 
 pub async fn method_not_allowed() -> ApiError {
     ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        ErrorCode::MethodNotAllowed,
         "method not allowed on this endpoint; see /openapi.json",
     )
 }

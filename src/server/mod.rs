@@ -25,7 +25,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-pub use error::{ApiError, JsonBody};
+pub use error::{ApiError, ErrorCode, JsonBody};
 pub use log::LogTarget;
 
 /// How to serve.

@@ -58,14 +58,25 @@ pub fn openapi() -> Value {
     let ok = |desc: &str, schema: &Value| json!({"description": desc, "content": {"application/json": {"schema": schema}}});
     let err = |desc: &str| json!({"description": desc, "content": {"application/json": {"schema": error}}});
     let param = |name: &str, desc: &str| json!({"name": name, "in": "path", "required": true, "description": desc, "schema": {"type": "string"}});
+    // Each description names the `error.code` values of its status (`ErrorCode::status`).
     let decide_errors = |mut responses: Value| {
-        responses["400"] = err("malformed JSON (`details`: line and column)");
-        responses["404"] = err("unknown policy");
-        responses["413"] = err("body over the size limit");
-        responses["422"] = err(
-            "context fields missing or of the wrong type (`details`: JSON path, expected type)",
+        responses["400"] = err(
+            "malformed JSON (`malformed_json`, `details`: line and column), an unreadable body \
+             (`malformed_body`) or path (`invalid_path`)",
         );
-        responses["503"] = err("no valid policy set loaded yet, or the ledger is unavailable");
+        responses["404"] = err("unknown policy (`unknown_policy`)");
+        responses["413"] = err("body over the size limit (`body_too_large`)");
+        responses["422"] = err(
+            "context fields missing or of the wrong type (`invalid_context`, `details`: JSON \
+             path, expected type), or invalid `now` or `explain` (`invalid_request`)",
+        );
+        responses["500"] =
+            err("a model failed (`model_failed`), or routes form a cycle (`route_cycle`)");
+        responses["503"] = err(
+            "no valid policy set loaded yet (`not_ready`), the ledger is unavailable \
+             (`ledger_unavailable`), or too many concurrent decisions for one subject \
+             (`contention`)",
+        );
         responses
     };
     json!({
@@ -97,9 +108,10 @@ pub fn openapi() -> Value {
                 "requestBody": body(&outcome_request),
                 "responses": {
                     "200": ok("recorded", &outcome_response),
-                    "400": err("malformed JSON"),
-                    "404": err("unknown decision"),
-                    "422": err("invalid outcome"),
+                    "400": err("malformed JSON (`malformed_json`)"),
+                    "404": err("unknown decision (`unknown_decision`)"),
+                    "422": err("invalid outcome (`invalid_request`)"),
+                    "503": err("the ledger is unavailable (`ledger_unavailable`)"),
                 },
             }},
             "/v1/policies": {"get": {
@@ -113,7 +125,7 @@ pub fn openapi() -> Value {
                 "parameters": [param("name", "the policy")],
                 "responses": {
                     "200": ok("a JSON Schema (draft 2020-12)", &json!({"type": "object"})),
-                    "404": err("unknown policy"),
+                    "404": err("unknown policy (`unknown_policy`)"),
                 },
             }},
             "/healthz": {"get": {
@@ -124,7 +136,7 @@ pub fn openapi() -> Value {
             "/readyz": {"get": {
                 "operationId": "readyz",
                 "summary": "A valid policy set is loaded",
-                "responses": {"200": {"description": "ready"}, "503": err("not ready")},
+                "responses": {"200": {"description": "ready"}, "503": err("not ready (`not_ready`)")},
             }},
             "/metrics": {"get": {
                 "operationId": "metrics",

@@ -207,7 +207,7 @@ impl Builder {
     }
     fn internal(&self, at: usize, what: &str) -> Box<Diagnostic> {
         Box::new(
-            Diagnostic::new(Code::Syntax, format!("internal parser error: {what}"))
+            Diagnostic::new(Code::Internal, format!("internal parser error: {what}"))
                 .label(Span::new(self.source, at, at), ""),
         )
     }

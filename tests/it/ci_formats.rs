@@ -50,7 +50,7 @@ fn json_format_snapshot() {
 fn github_format_snapshot() {
     let (code, out, err) = check("github", MIXED, &[]);
     assert_eq!(code, 1);
-    assert!(err.contains("2 error(s), 2 warning(s)"), "{err}");
+    assert!(err.contains("2 errors, 2 warnings in 1 file"), "{err}");
     insta::assert_snapshot!("check_github", out);
 }
 

@@ -140,7 +140,7 @@ fn check_prints_a_unified_diff_and_exits_1_then_fmt_rewrites() {
     std::fs::write(dir.path().join("p.policy"), src).expect("write");
     let (code, diff, err) = policy_in(dir.path(), &["fmt", "--check", "p.policy"]);
     assert_eq!(code, 1, "{err}");
-    assert!(err.contains("1 of 1 file(s) would be reformatted"), "{err}");
+    assert!(err.contains("1 of 1 file would be reformatted"), "{err}");
     insta::assert_snapshot!("check_diff", diff);
     // --check changes nothing.
     assert_eq!(
