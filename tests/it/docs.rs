@@ -236,3 +236,29 @@ fn every_json_block_in_the_docs_is_valid_json() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// The code table of `docs/language.md` lists every registered code with its name and severity,
+/// and nothing else (regression guard: new codes were added without their row).
+#[test]
+fn the_code_table_lists_every_registered_code() {
+    let doc = std::fs::read_to_string(crate::root().join("docs/language.md")).unwrap();
+    let rows: Vec<&str> = doc
+        .lines()
+        .filter(|l| l.starts_with("| P") && l.ends_with("` |"))
+        .collect();
+    let codes = policy_engine::diagnostics::CODES;
+    let mut missing = Vec::new();
+    for c in codes {
+        let severity = format!("{:?}", c.severity).to_lowercase();
+        let prefix = format!("| {} | {} | {severity} | ", c.code, c.name);
+        if !rows.iter().any(|r| r.starts_with(&prefix)) {
+            missing.push(prefix);
+        }
+    }
+    assert!(missing.is_empty(), "rows missing or wrong: {missing:#?}");
+    assert_eq!(
+        rows.len(),
+        codes.len(),
+        "the table has rows for codes that do not exist"
+    );
+}
