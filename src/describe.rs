@@ -6,6 +6,7 @@ use crate::syntax::ast::{
     Expr, GuardKind, Literal, LiteralKind, Model, Per, Scope, SelectKind, TypeExpr, TypeKind,
     Window,
 };
+use crate::syntax::lex;
 
 /// An expression's text with runs of whitespace outside string literals collapsed to one space:
 /// reformatting an expression does not change it.
@@ -14,41 +15,38 @@ pub fn expr(e: &Expr) -> String {
 }
 
 pub fn normalize(text: &str) -> String {
+    let text = text.trim();
     let mut out = String::with_capacity(text.len());
-    let mut quote: Option<char> = None;
-    let mut escaped = false;
     let mut space = false;
-    for ch in text.trim().chars() {
-        if let Some(q) = quote {
+    for t in lex::tokens(text) {
+        let tok = t.text(text);
+        if let lex::Kind::Str { .. } = t.kind {
+            // A string literal is kept as written, spaces and all.
+            separate(&mut out, &mut space, tok.chars().next().unwrap_or('"'));
+            out.push_str(tok);
+            continue;
+        }
+        for ch in tok.chars() {
+            if ch.is_whitespace() {
+                space = true;
+                continue;
+            }
+            separate(&mut out, &mut space, ch);
             out.push(ch);
-            if escaped {
-                escaped = false;
-            } else if ch == '\\' {
-                escaped = true;
-            } else if ch == q {
-                quote = None;
-            }
-            continue;
         }
-        if ch.is_whitespace() {
-            space = true;
-            continue;
-        }
-        if space {
-            // No space after an opening or before a closing bracket, or before a comma.
-            let last = out.chars().last();
-            if !matches!(last, Some('(' | '[' | '{') | None) && !matches!(ch, ')' | ']' | '}' | ',')
-            {
-                out.push(' ');
-            }
-            space = false;
-        }
-        if ch == '"' || ch == '\'' {
-            quote = Some(ch);
-        }
-        out.push(ch);
     }
     out
+}
+
+/// Before `next`: one space if whitespace was skipped, except after an opening or before a
+/// closing bracket, or before a comma.
+fn separate(out: &mut String, space: &mut bool, next: char) {
+    if std::mem::take(space) {
+        let last = out.chars().last();
+        if !matches!(last, Some('(' | '[' | '{') | None) && !matches!(next, ')' | ']' | '}' | ',') {
+            out.push(' ');
+        }
+    }
 }
 
 pub fn literal(l: &Literal) -> String {
@@ -153,5 +151,8 @@ mod tests {
         assert_eq!(normalize("  a  +\n   b "), "a + b");
         assert_eq!(normalize("f( x ,  y )"), "f(x, y)");
         assert_eq!(normalize(r#"p == "two  spaces""#), r#"p == "two  spaces""#);
+        assert_eq!(normalize(r#"f( 'a \'  b' ,"x" )"#), r#"f('a \'  b',"x")"#);
+        // A quote in a comment opens no string.
+        assert_eq!(normalize("[a, # it's\n  b]"), "[a, # it's b]");
     }
 }

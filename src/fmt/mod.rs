@@ -25,7 +25,8 @@
 
 use crate::diagnostics::{Code, Diagnostic};
 use crate::source::{SourceId, Span};
-use crate::syntax::{self, ast::*};
+use crate::syntax::visit::{VisitMut, Visitor, walk_mut};
+use crate::syntax::{self, ast::*, lex};
 
 const INDENT: usize = 4;
 
@@ -75,37 +76,40 @@ fn verify(source: SourceId, file: &File, out: &str) -> Result<(), Box<Diagnostic
     Ok(())
 }
 
-/// The syntax tree without spans, with each expression's whitespace after a line break removed:
-/// what a file means, independent of its layout.
-pub fn structure(file: &File) -> String {
-    let debug = format!("{:?}", file.policies);
-    let mut out = String::with_capacity(debug.len());
-    let mut rest = debug.as_str();
-    while let Some(i) = rest.find("Span {") {
-        out.push_str(&rest[..i]);
-        out.push_str("Span");
-        rest = rest[i..].find('}').map_or("", |j| &rest[i + j + 1..]);
+/// The syntax tree without spans, with each expression's spaces after a line break removed:
+/// what a file means, independent of its layout. Compare two with `==`.
+pub fn structure(file: &File) -> Vec<Policy> {
+    let mut policies = file.policies.clone();
+    for p in &mut policies {
+        Erase.visit_policy(p);
     }
-    out.push_str(rest);
-    // `\n` followed by spaces, as Debug prints a line break inside an expression.
-    let mut norm = String::with_capacity(out.len());
-    let mut chars = out.chars().peekable();
-    while let Some(c) = chars.next() {
-        norm.push(c);
-        if c == '\\' {
-            match chars.next() {
-                Some('n') => {
-                    norm.push('n');
-                    while chars.peek() == Some(&' ') {
-                        chars.next();
-                    }
+    policies
+}
+
+/// Sets every span to the default and drops the spaces after each line break of an expression
+/// (the indentation the layout gives its continuation lines).
+struct Erase;
+
+impl VisitMut for Erase {
+    fn visit_expr(&mut self, e: &mut Expr) {
+        if e.text.contains('\n') {
+            let mut text = String::with_capacity(e.text.len());
+            for (i, line) in e.text.split('\n').enumerate() {
+                if i > 0 {
+                    text.push('\n');
+                    text.push_str(line.trim_start_matches(' '));
+                } else {
+                    text.push_str(line);
                 }
-                Some(other) => norm.push(other),
-                None => {}
             }
+            e.text = text;
         }
+        walk_mut::expr(self, e);
     }
-    norm
+
+    fn visit_span(&mut self, span: &mut Span) {
+        *span = Span::default();
+    }
 }
 
 struct Printer<'a> {
@@ -136,12 +140,9 @@ fn end(s: Span) -> usize {
 
 impl<'a> Printer<'a> {
     fn new(src: &'a str, file: &'a File) -> Self {
-        let mut exprs = Vec::new();
-        for p in &file.policies {
-            for item in &p.items {
-                collect_exprs(item, &mut exprs);
-            }
-        }
+        let mut exprs = Exprs(Vec::new());
+        exprs.visit_file(file);
+        let exprs = exprs.0;
         Printer {
             src,
             comments: &file.comments,
@@ -304,40 +305,7 @@ impl<'a> Printer<'a> {
     /// The end of the last token in `s..e`. pest lets a rule ending in an optional part (`default?`,
     /// `scope?`, ...) span the whitespace and comments after it; this trims them off.
     fn tight(&self, s: usize, e: usize) -> usize {
-        let b = self.src.as_bytes();
-        let e = e.min(b.len());
-        let mut last = s;
-        let mut i = s;
-        let mut quote: Option<u8> = None;
-        while i < e {
-            let c = b[i];
-            match quote {
-                Some(q) => {
-                    if c == b'\\' {
-                        i += 1;
-                    } else if c == q || c == b'\n' {
-                        quote = None;
-                    }
-                    last = i + 1;
-                }
-                None => match c {
-                    b'#' => {
-                        while i < e && b[i] != b'\n' {
-                            i += 1;
-                        }
-                        continue;
-                    }
-                    b' ' | b'\t' | b'\r' | b'\n' => {}
-                    b'"' | b'\'' => {
-                        quote = Some(c);
-                        last = i + 1;
-                    }
-                    _ => last = i + 1,
-                },
-            }
-            i += 1;
-        }
-        last.min(e)
+        lex::last_significant_end(self.src, s, e)
     }
 
     fn slice(&self, s: Span) -> &'a str {
@@ -346,21 +314,9 @@ impl<'a> Printer<'a> {
 
     /// The position of `ch` as the next token after `pos` (skipping whitespace and comments).
     fn find_token(&self, pos: usize, ch: u8) -> Option<usize> {
-        let b = self.src.as_bytes();
-        let mut i = pos;
-        while i < b.len() {
-            match b[i] {
-                c if c == ch => return Some(i),
-                b' ' | b'\t' | b'\r' | b'\n' => i += 1,
-                b'#' => {
-                    while i < b.len() && b[i] != b'\n' {
-                        i += 1;
-                    }
-                }
-                _ => return None,
-            }
-        }
-        None
+        lex::next_significant(self.src, pos)
+            .filter(|t| self.src.as_bytes().get(t.start) == Some(&ch))
+            .map(|t| t.start)
     }
 
     /// The indentation width of the source line holding `pos` (a tab counts 4).
@@ -767,17 +723,11 @@ fn indent_width(line: &str) -> usize {
         .sum()
 }
 
-fn collect_exprs(item: &Item, out: &mut Vec<(usize, usize)>) {
-    let mut add = |e: &Expr| out.push((start(e.span), end(e.span)));
-    match item {
-        Item::Model(m) => m.inputs.iter().for_each(&mut add),
-        Item::Let(l) => add(&l.value),
-        Item::Score(e) => add(e),
-        Item::Guard(Guard {
-            kind: GuardKind::Require(e),
-            ..
-        }) => add(e),
-        Item::Route(r) => r.rules.iter().for_each(|rule| add(&rule.when)),
-        _ => {}
+/// The byte range of every expression of a file, in source order.
+struct Exprs(Vec<(usize, usize)>);
+
+impl Visitor for Exprs {
+    fn visit_expr(&mut self, e: &Expr) {
+        self.0.push((start(e.span), end(e.span)));
     }
 }

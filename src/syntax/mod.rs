@@ -1,6 +1,8 @@
 //! `syntax`: `.policy` source → [`ast::File`] with spans. Knows nothing of models, CEL values or IO.
 
 pub mod ast;
+pub mod lex;
+pub mod visit;
 
 use crate::diagnostics::{Code, Diagnostic};
 use crate::source::{SourceId, Span};
@@ -702,37 +704,13 @@ fn is_keyword(r: Rule) -> bool {
 
 /// Finds every `#` comment, skipping `#` inside string literals.
 pub fn comments(source: SourceId, text: &str) -> Vec<Comment> {
-    let mut out = Vec::new();
-    let bytes = text.as_bytes();
-    let mut i = 0;
-    let mut quote: Option<u8> = None;
-    while i < bytes.len() {
-        let b = bytes[i];
-        match quote {
-            Some(q) => {
-                if b == b'\\' {
-                    i += 1;
-                } else if b == q || b == b'\n' {
-                    quote = None;
-                }
-            }
-            None => {
-                if b == b'"' || b == b'\'' {
-                    quote = Some(b);
-                } else if b == b'#' {
-                    let end = text[i..].find('\n').map_or(text.len(), |e| i + e);
-                    out.push(Comment {
-                        span: Span::new(source, i, end),
-                        text: text[i + 1..end].to_string(),
-                    });
-                    i = end;
-                    continue;
-                }
-            }
-        }
-        i += 1;
-    }
-    out
+    lex::tokens(text)
+        .filter(|t| t.kind == lex::Kind::Comment)
+        .map(|t| Comment {
+            span: t.span(source),
+            text: t.text(text).get(1..).unwrap_or("").to_string(),
+        })
+        .collect()
 }
 
 /// The name of a grammar rule in the language's own words, for error messages.

@@ -53,7 +53,7 @@ fn corpus() -> Vec<PathBuf> {
 }
 
 /// What a file means: its syntax tree without spans and its comments.
-fn meaning(text: &str) -> (String, Vec<String>) {
+fn meaning(text: &str) -> (Vec<syntax::ast::Policy>, Vec<String>) {
     let f = syntax::parse(Default::default(), text).expect("parses");
     let comments = f
         .comments
@@ -61,6 +61,15 @@ fn meaning(text: &str) -> (String, Vec<String>) {
         .map(|c| c.text.trim_end().to_string())
         .collect();
     (fmt::structure(&f), comments)
+}
+
+#[test]
+fn meaning_ignores_spans_and_continuation_indent_but_not_a_changed_expression() {
+    let a = "policy p {\n  score = f(1,\n      2)\n  select gate\n}\n";
+    let moved = "policy p {\n\n    score = f(1,\n  2)\n    select gate\n}\n";
+    let changed = "policy p {\n  score = f(1,\n      3)\n  select gate\n}\n";
+    assert_eq!(meaning(a), meaning(moved));
+    assert_ne!(meaning(a), meaning(changed));
 }
 
 #[test]

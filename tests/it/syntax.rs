@@ -235,3 +235,11 @@ fn syntax_error_recovery_stops_at_its_limit() {
     let errors = policy_engine::syntax::parse(Default::default(), &text).unwrap_err();
     assert_eq!(errors.len(), policy_engine::syntax::MAX_SYNTAX_ERRORS);
 }
+
+#[test]
+fn a_hash_inside_a_string_of_either_quote_is_not_a_comment() {
+    let src = "policy p { # one\n  description \"a # b\"\n  context { s: string }\n  score = s == 'x # \\' y' ? 1.0 : 0.0 # two\n  select gate\n}\n";
+    let file = policy_engine::syntax::parse(Default::default(), src).expect("parses");
+    let texts: Vec<&str> = file.comments.iter().map(|c| c.text.as_str()).collect();
+    assert_eq!(texts, [" one", " two"]);
+}
