@@ -92,15 +92,29 @@ struct Erase;
 
 impl VisitMut for Erase {
     fn visit_expr(&mut self, e: &mut Expr) {
+        // The printer re-indents continuation lines and drops trailing blanks and `\r`: blanks
+        // on either side of a line break inside an expression are layout, not meaning.
         if e.text.contains('\n') {
+            let blank = |c: char| c == ' ' || c == '\t' || c == '\r';
             let mut text = String::with_capacity(e.text.len());
-            for (i, line) in e.text.split('\n').enumerate() {
-                if i > 0 {
-                    text.push('\n');
-                    text.push_str(line.trim_start_matches(' '));
+            let mut lines = e.text.split('\n').peekable();
+            let mut first = true;
+            while let Some(line) = lines.next() {
+                let line = if first {
+                    line
                 } else {
-                    text.push_str(line);
+                    line.trim_start_matches(blank)
+                };
+                let line = if lines.peek().is_some() {
+                    line.trim_end_matches(blank)
+                } else {
+                    line
+                };
+                if !first {
+                    text.push('\n');
                 }
+                text.push_str(line);
+                first = false;
             }
             e.text = text;
         }

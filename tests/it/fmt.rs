@@ -72,6 +72,20 @@ fn meaning_ignores_spans_and_continuation_indent_but_not_a_changed_expression() 
     assert_ne!(meaning(a), meaning(changed));
 }
 
+/// Regression guard: a multi-line expression whose continuation is indented with tabs, has
+/// trailing blanks, or sits in a CRLF file was refused as "the output means something else".
+#[test]
+fn fmt_formats_multi_line_expressions_with_tabs_trailing_blanks_and_crlf() {
+    let tabs = "policy p {\n  score = f(1,\n\t\t2)\n  select gate\n}\n";
+    let trailing = "policy p {\n  score = f(1,   \n      2)\n  select gate\n}\n";
+    let crlf = "policy p {\r\n  score = f(1,\r\n      2)\r\n  select gate\r\n}\r\n";
+    for text in [tabs, trailing, crlf] {
+        let out = fmt::format(text).unwrap_or_else(|e| panic!("{text:?}: {e:?}"));
+        assert_eq!(fmt::format(&out).unwrap(), out, "idempotent");
+        assert_eq!(meaning(text), meaning(&out));
+    }
+}
+
 #[test]
 fn fmt_is_idempotent_and_keeps_meaning_over_every_fixture_and_example() {
     let mut skipped = Vec::new();
