@@ -601,14 +601,7 @@ async fn metrics_count_decisions_guards_reloads_and_serve_the_revision() {
     let (status, m) = get(&app, "/metrics").await;
     assert_eq!(status, StatusCode::OK);
     let m = m.as_str().unwrap();
-    let revision = state
-        .engine
-        .snapshot()
-        .unwrap()
-        .policy("notifications")
-        .unwrap()
-        .revision
-        .clone();
+    let revision = served(&state);
     assert_eq!(
         metric(
             m,
