@@ -11,7 +11,8 @@ use crate::diagnostics::{Code, Diagnostic, a_code, count, did_you_mean};
 use crate::ir::*;
 use crate::source::Span;
 use crate::types::{RecordTy, Ty, Value};
-use cel::common::ast::{Expr as CExpr, IdedExpr, LiteralValue, SourceInfo};
+use crate::syntax::ast;
+use crate::syntax::cel::{self, Kind, Literal, Node};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
@@ -42,235 +43,43 @@ pub struct Typed {
     pub level: Level,
 }
 
-/// Names of the top-level things an expression refers to (context fields, params, nodes,
-/// `candidate`, `now`, `local`), whether or not they resolved. Used for dependency order and
-/// unused-name warnings.
-pub fn references(text: &str) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    if let Ok((e, _)) = parse(text) {
-        collect_idents(&e, &mut Vec::new(), &mut out);
-    }
-    out
-}
-
-/// The dotted paths an expression reads, in order of first appearance: `user.dau_7`,
-/// `candidate.topic_id`, `local.hour`, `fatigue_lambda`. A path stops at the first segment
-/// that is not a plain field selection. Used to draw the decision graph.
-pub fn reference_paths(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    if let Ok((e, _)) = parse(text) {
-        collect_paths(&e, &mut Vec::new(), &mut out);
-    }
-    out
-}
-
-fn select_path(e: &IdedExpr, bound: &[String]) -> Option<Vec<String>> {
-    match &e.expr {
-        CExpr::Ident(n) if !bound.iter().any(|b| b == n) => Some(vec![n.clone()]),
-        CExpr::Select(s) if !s.test => {
-            let mut p = select_path(&s.operand, bound)?;
-            p.push(s.field.clone());
-            Some(p)
-        }
-        _ => None,
-    }
-}
-
-fn collect_paths(e: &IdedExpr, bound: &mut Vec<String>, out: &mut Vec<String>) {
-    if let Some(p) = select_path(e, bound) {
-        let p = p.join(".");
-        if !out.contains(&p) {
-            out.push(p);
-        }
-        return;
-    }
-    match &e.expr {
-        CExpr::Select(s) => collect_paths(&s.operand, bound, out),
-        CExpr::Call(c) => {
-            if let Some(t) = &c.target {
-                collect_paths(t, bound, out);
-            }
-            c.args.iter().for_each(|a| collect_paths(a, bound, out));
-        }
-        CExpr::List(l) => l.elements.iter().for_each(|a| collect_paths(a, bound, out)),
-        CExpr::Comprehension(c) => {
-            collect_paths(&c.iter_range, bound, out);
-            collect_paths(&c.accu_init, bound, out);
-            bound.push(c.iter_var.clone());
-            bound.push(c.accu_var.clone());
-            for x in [&c.loop_cond, &c.loop_step, &c.result] {
-                collect_paths(x, bound, out);
-            }
-            bound.pop();
-            bound.pop();
-        }
-        CExpr::Map(m) => {
-            for entry in &m.entries {
-                if let cel::common::ast::EntryExpr::MapEntry(me) = &entry.expr {
-                    collect_paths(&me.key, bound, out);
-                    collect_paths(&me.value, bound, out);
-                }
-            }
-        }
-        _ => {}
-    }
-}
-
-fn collect_idents(e: &IdedExpr, bound: &mut Vec<String>, out: &mut BTreeSet<String>) {
-    match &e.expr {
-        CExpr::Ident(n) if !bound.iter().any(|b| b == n) => {
-            out.insert(n.clone());
-        }
-        CExpr::Select(s) => collect_idents(&s.operand, bound, out),
-        CExpr::Call(c) => {
-            if let Some(t) = &c.target {
-                collect_idents(t, bound, out);
-            }
-            c.args.iter().for_each(|a| collect_idents(a, bound, out));
-        }
-        CExpr::List(l) => l
-            .elements
-            .iter()
-            .for_each(|a| collect_idents(a, bound, out)),
-        CExpr::Comprehension(c) => {
-            collect_idents(&c.iter_range, bound, out);
-            collect_idents(&c.accu_init, bound, out);
-            bound.push(c.iter_var.clone());
-            bound.push(c.accu_var.clone());
-            for x in [&c.loop_cond, &c.loop_step, &c.result] {
-                collect_idents(x, bound, out);
-            }
-            bound.pop();
-            bound.pop();
-        }
-        CExpr::Map(m) => {
-            for entry in &m.entries {
-                if let cel::common::ast::EntryExpr::MapEntry(me) = &entry.expr {
-                    collect_idents(&me.key, bound, out);
-                    collect_idents(&me.value, bound, out);
-                }
-            }
-        }
-        _ => {}
-    }
-}
-
-/// Parses CEL. The parser is third-party code fed user input: a panic inside it becomes a
-/// diagnostic, never a crash.
-fn parse(text: &str) -> Result<(IdedExpr, SourceInfo), (usize, String)> {
-    let owned = text.to_string();
-    let result =
-        std::panic::catch_unwind(move || cel::parser::Parser::new().parse_with_source_info(&owned));
-    match result {
-        Ok(Ok(r)) => Ok(r),
-        Ok(Err(errs)) => {
-            let first = errs.errors.first();
-            let msg = first.map_or_else(|| "invalid expression".to_string(), |e| e.msg.clone());
-            let pos = first.map_or(0, |e| line_col_to_offset(text, e.pos.0, e.pos.1));
-            Err((pos, msg))
-        }
-        Err(_) => Err((0, "the expression could not be parsed".into())),
-    }
-}
-
-fn line_col_to_offset(text: &str, line: isize, col: isize) -> usize {
-    let mut offset = 0;
-    for (i, l) in text.split_inclusive('\n').enumerate() {
-        if i as isize + 1 == line {
-            let col = col.max(0) as usize;
-            return offset + l.char_indices().nth(col).map_or(l.len(), |(b, _)| b);
-        }
-        offset += l.len();
-    }
-    text.len()
-}
-
-/// Parses and types one expression. Problems go to `diags`; `None` means it did not type.
+/// Types one expression, from the tree `syntax` parsed. Problems go to `diags`; `None` means it
+/// did not type (a syntax error in it is reported here, P0002).
 pub fn check(
-    text: &str,
-    span: Span,
+    e: &ast::Expr,
     env: &Env,
     uses: &mut BTreeSet<String>,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Typed> {
-    let (e, info) = match parse(text) {
-        Ok(r) => r,
-        Err((pos, msg)) => {
-            let msg = msg.trim_end_matches('.').to_string();
+    let tree = match &e.tree {
+        Ok(tree) => tree,
+        Err(err) => {
             diags.push(
                 Diagnostic::new(
                     Code::ExprSyntax,
-                    format!(
-                        "invalid expression: {}",
-                        parser_words(&lowercase_first(&msg))
-                    ),
+                    format!("invalid expression: {}", err.message),
                 )
-                .label(span.sub(pos, pos + 1), "here"),
+                .label(e.span.sub(err.offset, err.offset + 1), "here"),
             );
             return None;
         }
     };
     let mut c = Checker {
         env,
-        text,
-        span,
-        info: &info,
+        text: &e.text,
+        span: e.span,
         locals: Vec::new(),
         uses,
         diags,
         max_locals: 0,
     };
-    c.expr(&e)
-}
-
-/// The CEL parser quotes tokens ANTLR's way, `'<EOF>'` and `'['`; messages put them in
-/// backticks, and say "the end of the expression" for `<EOF>`.
-fn parser_words(msg: &str) -> String {
-    let msg = msg
-        .replace(
-            "mismatched input '<EOF>' expecting",
-            "unexpected end of the expression, expecting",
-        )
-        .replace("'<EOF>'", "the end of the expression");
-    let mut out = String::with_capacity(msg.len());
-    let mut rest = msg.as_str();
-    while let Some(i) = rest.find('\'') {
-        let word_before = rest[..i]
-            .chars()
-            .next_back()
-            .is_some_and(char::is_alphanumeric);
-        let close = rest[i + 1..].find('\'').map(|j| i + 1 + j);
-        match close {
-            Some(j) if !word_before && j > i + 1 => {
-                out.push_str(&rest[..i]);
-                out.push('`');
-                out.push_str(&rest[i + 1..j]);
-                out.push('`');
-                rest = &rest[j + 1..];
-            }
-            _ => {
-                out.push_str(&rest[..=i]);
-                rest = &rest[i + 1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-fn lowercase_first(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_lowercase().collect::<String>() + c.as_str(),
-        None => String::new(),
-    }
+    c.expr(tree)
 }
 
 struct Checker<'a, 'e> {
     env: &'a Env<'e>,
     text: &'a str,
     span: Span,
-    info: &'a SourceInfo,
     locals: Vec<(String, Ty)>,
     uses: &'a mut BTreeSet<String>,
     diags: &'a mut Vec<Diagnostic>,
@@ -311,27 +120,15 @@ fn to_float(t: Typed) -> Typed {
 }
 
 impl Checker<'_, '_> {
-    /// The file span of a CEL node.
-    fn node_span(&self, id: u64) -> Span {
-        match self.info.offset_for(id) {
-            Some((start, stop)) => {
-                let s = char_to_byte(self.text, start as usize);
-                let e = char_to_byte(self.text, stop as usize + 1);
-                self.span.sub(s, e.max(s + 1))
-            }
-            None => self.span,
-        }
-    }
-
     fn err(
         &mut self,
         code: Code,
-        id: u64,
+        span: Span,
         msg: String,
         label: &str,
         help: Option<String>,
     ) -> Option<Typed> {
-        let mut d = Diagnostic::new(code, msg).label(self.node_span(id), label);
+        let mut d = Diagnostic::new(code, msg).label(span, label);
         if let Some(h) = help {
             d = d.help(h);
         }
@@ -339,17 +136,17 @@ impl Checker<'_, '_> {
         None
     }
 
-    fn expr(&mut self, e: &IdedExpr) -> Option<Typed> {
-        match &e.expr {
-            CExpr::Literal(l) => self.literal(e.id, l),
-            CExpr::Ident(name) => self.ident(e.id, name),
-            CExpr::Select(s) => self.select(e, s),
-            CExpr::Call(c) => self.call(e, c),
-            CExpr::List(l) => {
+    fn expr(&mut self, e: &Node) -> Option<Typed> {
+        match &e.kind {
+            Kind::Literal(l) => self.literal(e.span, l),
+            Kind::Ident(name) => self.ident(e.span, name),
+            Kind::Select(s) => self.select(e, s),
+            Kind::Call(c) => self.call(e, c),
+            Kind::List(l) => {
                 let mut items = Vec::new();
                 let mut elem = Ty::Unknown;
                 let mut level = Level::Request;
-                for x in &l.elements {
+                for x in l {
                     let t = self.expr(x)?;
                     level = max_level(level, t.level);
                     elem = match (&elem, &t.ty) {
@@ -359,7 +156,7 @@ impl Checker<'_, '_> {
                         (a, b) => {
                             let msg =
                                 format!("list elements must share one type, found `{a}` and `{b}`");
-                            return self.err(Code::TypeMismatch, x.id, msg, "this element", None);
+                            return self.err(Code::TypeMismatch, x.span, msg, "this element", None);
                         }
                     };
                     items.push(t);
@@ -380,17 +177,17 @@ impl Checker<'_, '_> {
                     level,
                 })
             }
-            CExpr::Comprehension(c) => self.comprehension(c),
-            CExpr::Map(_) | CExpr::Struct(_) => self.err(
+            Kind::Comprehension(c) => self.comprehension(c),
+            Kind::Map(_) | Kind::Struct(..) => self.err(
                 Code::UnknownFunction,
-                e.id,
+                e.span,
                 "map and message literals are not supported".into(),
                 "here",
                 Some("use a context record or candidate attributes instead".into()),
             ),
-            CExpr::Unspecified => self.err(
+            Kind::Unspecified => self.err(
                 Code::ExprSyntax,
-                e.id,
+                e.span,
                 "invalid expression".into(),
                 "here",
                 None,
@@ -398,25 +195,25 @@ impl Checker<'_, '_> {
         }
     }
 
-    fn literal(&mut self, id: u64, l: &LiteralValue) -> Option<Typed> {
+    fn literal(&mut self, span: Span, l: &Literal) -> Option<Typed> {
         match l {
-            LiteralValue::Boolean(b) => lit(Value::Bool(**b), Ty::Bool),
-            LiteralValue::Int(i) => lit(Value::Int(**i), Ty::Int),
-            LiteralValue::UInt(u) => {
-                lit(Value::Int(i64::try_from(**u).unwrap_or(i64::MAX)), Ty::Int)
+            Literal::Bool(b) => lit(Value::Bool(*b), Ty::Bool),
+            Literal::Int(i) => lit(Value::Int(*i), Ty::Int),
+            Literal::UInt(u) => {
+                lit(Value::Int(i64::try_from(*u).unwrap_or(i64::MAX)), Ty::Int)
             }
-            LiteralValue::Double(d) => lit(Value::Float(**d), Ty::Float),
-            LiteralValue::String(s) => lit(Value::Str(Arc::from(s.inner())), Ty::String),
-            LiteralValue::Null => self.err(
+            Literal::Float(d) => lit(Value::Float(*d), Ty::Float),
+            Literal::Str(s) => lit(Value::Str(Arc::from(s.as_str())), Ty::String),
+            Literal::Null => self.err(
                 Code::TypeMismatch,
-                id,
+                span,
                 "`null` is not a value in policies".into(),
                 "here",
                 Some("test an optional field with `has(x.field)`".into()),
             ),
-            LiteralValue::Bytes(_) => self.err(
+            Literal::Bytes => self.err(
                 Code::TypeMismatch,
-                id,
+                span,
                 "bytes literals are not supported".into(),
                 "here",
                 None,
@@ -440,7 +237,7 @@ impl Checker<'_, '_> {
         names
     }
 
-    fn ident(&mut self, id: u64, name: &str) -> Option<Typed> {
+    fn ident(&mut self, span: Span, name: &str) -> Option<Typed> {
         if let Some(i) = self.locals.iter().rposition(|l| l.0 == name) {
             let ty = self.locals[i].1.clone();
             return Some(Typed {
@@ -497,15 +294,15 @@ impl Checker<'_, '_> {
             "candidate" if self.env.candidate.is_some() => {
                 let msg = "`candidate` must be followed by an attribute, such as `candidate.id`"
                     .to_string();
-                return self.err(Code::WrongKind, id, msg, "here", None);
+                return self.err(Code::WrongKind, span, msg, "here", None);
             }
             "candidate" => {
                 let msg = format!("`candidate` is not available in {}", self.env.role);
-                return self.err(Code::UnknownName, id, msg, "no candidate here", Some("only per-candidate values, scores, guards and per-candidate model inputs can use `candidate`".into()));
+                return self.err(Code::UnknownName, span, msg, "no candidate here", Some("only per-candidate values, scores, guards and per-candidate model inputs can use `candidate`".into()));
             }
             "local" => {
                 let msg = "`local` must be followed by a field: `local.hour`, `local.minute`, `local.weekday`, `local.day` or `local.month`".to_string();
-                return self.err(Code::WrongKind, id, msg, "here", None);
+                return self.err(Code::WrongKind, span, msg, "here", None);
             }
             _ => {}
         }
@@ -513,16 +310,16 @@ impl Checker<'_, '_> {
             .map(|s| format!("did you mean `{s}`?"));
         self.err(
             Code::UnknownName,
-            id,
+            span,
             format!("unknown name `{name}`"),
             "not declared",
             help,
         )
     }
 
-    fn select(&mut self, e: &IdedExpr, s: &cel::common::ast::SelectExpr) -> Option<Typed> {
+    fn select(&mut self, e: &Node, s: &cel::Select) -> Option<Typed> {
         // Special roots: `candidate.x`, `local.x`.
-        if let CExpr::Ident(root) = &s.operand.expr
+        if let Kind::Ident(root) = &s.operand.kind
             && !self.locals.iter().any(|l| &l.0 == root)
         {
             if root == "candidate"
@@ -542,7 +339,7 @@ impl Checker<'_, '_> {
                                 .map(|x| format!("did you mean `candidate.{x}`?"));
                         self.err(
                             Code::UnknownName,
-                            e.id,
+                            e.span,
                             format!("candidates have no attribute `{}`", s.field),
                             "unknown attribute",
                             help,
@@ -564,7 +361,7 @@ impl Checker<'_, '_> {
                                 .map(|x| format!("did you mean `local.{x}`?"));
                         return self.err(
                             Code::UnknownName,
-                            e.id,
+                            e.span,
                             format!("`local` has no field `{other}`"),
                             "unknown field",
                             help,
@@ -582,20 +379,20 @@ impl Checker<'_, '_> {
         let Ty::Record(rt) = &operand.ty else {
             let msg = format!(
                 "`{}` is {}, which has no fields",
-                self.snippet(s.operand.id),
+                self.snippet(s.operand.span),
                 a_code(&operand.ty)
             );
-            return self.err(Code::TypeMismatch, e.id, msg, "no field here", None);
+            return self.err(Code::TypeMismatch, e.span, msg, "no field here", None);
         };
         let Some(i) = rt.index(&s.field) else {
             let help = did_you_mean(&s.field, rt.fields.iter().map(|f| f.name.as_str()))
-                .map(|x| format!("did you mean `{}.{x}`?", self.snippet(s.operand.id)));
+                .map(|x| format!("did you mean `{}.{x}`?", self.snippet(s.operand.span)));
             let msg = format!(
                 "`{}` has no field `{}`",
-                self.snippet(s.operand.id),
+                self.snippet(s.operand.span),
                 s.field
             );
-            return self.err(Code::UnknownName, e.id, msg, "unknown field", help);
+            return self.err(Code::UnknownName, e.span, msg, "unknown field", help);
         };
         if s.test {
             if !rt.fields[i].optional {
@@ -616,27 +413,23 @@ impl Checker<'_, '_> {
         })
     }
 
-    fn snippet(&self, id: u64) -> String {
-        match self.info.offset_for(id) {
-            Some((s, e)) => {
-                let s = char_to_byte(self.text, s as usize);
-                let e = char_to_byte(self.text, e as usize + 1);
-                self.text.get(s..e).unwrap_or("").to_string()
-            }
-            None => String::new(),
-        }
+    /// The source text of a node's token.
+    fn snippet(&self, span: Span) -> String {
+        let start = span.start.saturating_sub(self.span.start) as usize;
+        let end = span.end.saturating_sub(self.span.start) as usize;
+        self.text.get(start..end).unwrap_or("").to_string()
     }
 
     /// The source text of a whole sub-expression (the operand of a select, say).
-    fn text_of(&self, e: &IdedExpr) -> String {
-        match &e.expr {
-            CExpr::Ident(n) => n.clone(),
-            CExpr::Select(s) => format!("{}.{}", self.text_of(&s.operand), s.field),
-            _ => self.snippet(e.id),
+    fn text_of(&self, e: &Node) -> String {
+        match &e.kind {
+            Kind::Ident(n) => n.clone(),
+            Kind::Select(s) => format!("{}.{}", self.text_of(&s.operand), s.field),
+            _ => self.snippet(e.span),
         }
     }
 
-    fn comprehension(&mut self, c: &cel::common::ast::ComprehensionExpr) -> Option<Typed> {
+    fn comprehension(&mut self, c: &cel::Comprehension) -> Option<Typed> {
         let range = self.expr(&c.iter_range)?;
         let Ty::List(elem) = &range.ty else {
             let msg = format!(
@@ -644,7 +437,7 @@ impl Checker<'_, '_> {
                 self.text_of(&c.iter_range),
                 a_code(&range.ty)
             );
-            return self.err(Code::TypeMismatch, c.iter_range.id, msg, "not a list", None);
+            return self.err(Code::TypeMismatch, c.iter_range.span, msg, "not a list", None);
         };
         let init = self.expr(&c.accu_init)?;
         let base = self.locals.len();
@@ -684,11 +477,11 @@ impl Checker<'_, '_> {
         })
     }
 
-    fn call(&mut self, e: &IdedExpr, c: &cel::common::ast::CallExpr) -> Option<Typed> {
+    fn call(&mut self, e: &Node, c: &cel::Call) -> Option<Typed> {
         let name = c.func_name.as_str();
         // Namespaced functions: `math.least(a, b)` parses as a call on the target `math`.
         if let Some(t) = &c.target
-            && let CExpr::Ident(ns) = &t.expr
+            && let Kind::Ident(ns) = &t.kind
             && ns == "math"
             && self.env.ctx.index("math").is_none()
         {
@@ -718,7 +511,7 @@ impl Checker<'_, '_> {
                         let op = if name == "_&&_" { "&&" } else { "||" };
                         return self.err(
                             Code::TypeMismatch,
-                            arg.id,
+                            arg.span,
                             format!("`{op}` needs bools, found `{}`", t.ty),
                             "not a bool",
                             None,
@@ -737,7 +530,7 @@ impl Checker<'_, '_> {
                 if a.ty != Ty::Bool {
                     return self.err(
                         Code::TypeMismatch,
-                        e.id,
+                        e.span,
                         format!("`!` needs a bool, found `{}`", a.ty),
                         "not a bool",
                         None,
@@ -754,7 +547,7 @@ impl Checker<'_, '_> {
                     Ty::Duration => typed(Ex::Un(UnOp::NegDur, Box::new(a.ex)), Ty::Duration),
                     ref t => self.err(
                         Code::TypeMismatch,
-                        e.id,
+                        e.span,
                         format!("cannot negate {}", a_code(t)),
                         "here",
                         None,
@@ -766,7 +559,7 @@ impl Checker<'_, '_> {
                 if cond.ty != Ty::Bool {
                     return self.err(
                         Code::TypeMismatch,
-                        c.args[0].id,
+                        c.args[0].span,
                         format!("a condition must be a bool, found `{}`", cond.ty),
                         "not a bool",
                         None,
@@ -789,7 +582,7 @@ impl Checker<'_, '_> {
                         let msg = format!(
                             "both branches of `?:` must have one type, found `{x}` and `{y}`"
                         );
-                        return self.err(Code::TypeMismatch, e.id, msg, "here", None);
+                        return self.err(Code::TypeMismatch, e.span, msg, "here", None);
                     }
                 };
                 typed(
@@ -806,7 +599,7 @@ impl Checker<'_, '_> {
                 let Ty::List(elem) = &list.ty else {
                     return self.err(
                         Code::TypeMismatch,
-                        c.args[1].id,
+                        c.args[1].span,
                         format!("`in` needs a list on its right, found `{}`", list.ty),
                         "not a list",
                         None,
@@ -815,13 +608,13 @@ impl Checker<'_, '_> {
                 let x = if **elem == Ty::Float { to_float(x) } else { x };
                 if !elem.accepts(&x.ty) {
                     let msg = format!("cannot look for {} in a `list<{elem}>`", a_code(&x.ty));
-                    return self.err(Code::TypeMismatch, e.id, msg, "here", None);
+                    return self.err(Code::TypeMismatch, e.span, msg, "here", None);
                 }
                 typed(Ex::In(Box::new(x.ex), Box::new(list.ex)), Ty::Bool)
             }
             ("_[_]", 2) => self.err(
                 Code::UnknownFunction,
-                e.id,
+                e.span,
                 "indexing with `[]` is not supported".into(),
                 "here",
                 Some(
@@ -835,7 +628,7 @@ impl Checker<'_, '_> {
                     Ty::String | Ty::List(_) => typed(Ex::Call(Func::Size, vec![a.ex]), Ty::Int),
                     ref t => self.err(
                         Code::TypeMismatch,
-                        e.id,
+                        e.span,
                         format!("`size` needs a string or a list, found `{t}`"),
                         "here",
                         None,
@@ -850,7 +643,7 @@ impl Checker<'_, '_> {
                     Ty::Bool => typed(Ex::Call(Func::IntOfBool, vec![a.ex]), Ty::Int),
                     ref t => self.err(
                         Code::TypeMismatch,
-                        e.id,
+                        e.span,
                         format!("`int` takes a number or a bool, found `{t}`"),
                         "here",
                         None,
@@ -865,7 +658,7 @@ impl Checker<'_, '_> {
                     Ty::Bool => typed(Ex::Call(Func::FloatOfBool, vec![a.ex]), Ty::Float),
                     ref t => self.err(
                         Code::TypeMismatch,
-                        e.id,
+                        e.span,
                         format!("`double` takes a number or a bool, found `{t}`"),
                         "here",
                         None,
@@ -880,7 +673,7 @@ impl Checker<'_, '_> {
                 if args.iter().any(|a| a.ty != Ty::String) {
                     return self.err(
                         Code::TypeMismatch,
-                        e.id,
+                        e.span,
                         format!("`{name}` works on strings"),
                         "here",
                         None,
@@ -931,7 +724,7 @@ impl Checker<'_, '_> {
                     .or_else(|| Some("see the list of functions in docs/language.md; math functions are `math.least`, `math.greatest`, `math.abs`, `math.sqrt`, `math.exp`, `math.log`, `math.sigmoid`".into()));
                 self.err(
                     Code::UnknownFunction,
-                    e.id,
+                    e.span,
                     format!(
                         "unknown function `{shown}` with {}",
                         count(c.args.len(), "argument", "arguments")
@@ -955,10 +748,10 @@ impl Checker<'_, '_> {
 
     fn arith(
         &mut self,
-        e: &IdedExpr,
+        e: &Node,
         name: &str,
         args: Vec<Typed>,
-        c: &cel::common::ast::CallExpr,
+        c: &cel::Call,
     ) -> Option<Typed> {
         let (a, b) = self.two(args);
         let level = max_level(a.level, b.level);
@@ -995,7 +788,7 @@ impl Checker<'_, '_> {
                 if !x.accepts(y) && !y.accepts(x) {
                     return self.err(
                         Code::TypeMismatch,
-                        e.id,
+                        e.span,
                         format!("cannot join {} and {}", a_code(&a.ty), a_code(&b.ty)),
                         "here",
                         None,
@@ -1025,7 +818,7 @@ impl Checker<'_, '_> {
                 let _ = c;
                 self.err(
                     Code::TypeMismatch,
-                    e.id,
+                    e.span,
                     msg,
                     &format!("`{x}` {sym} `{y}`"),
                     help,
@@ -1036,10 +829,10 @@ impl Checker<'_, '_> {
 
     fn compare(
         &mut self,
-        e: &IdedExpr,
+        e: &Node,
         name: &str,
         args: Vec<Typed>,
-        c: &cel::common::ast::CallExpr,
+        c: &cel::Call,
     ) -> Option<Typed> {
         let (a, b) = self.two(args);
         let level = max_level(a.level, b.level);
@@ -1082,7 +875,7 @@ impl Checker<'_, '_> {
                 };
                 return self.err(
                     Code::TypeMismatch,
-                    e.id,
+                    e.span,
                     msg,
                     &format!("`{x}` {sym} `{y}`"),
                     help,
@@ -1092,7 +885,7 @@ impl Checker<'_, '_> {
         if ordered && matches!(kind, CmpKind::Bool | CmpKind::Any) {
             return self.err(
                 Code::TypeMismatch,
-                e.id,
+                e.span,
                 format!("`{}` values have no order", a.ty),
                 "here",
                 None,
@@ -1105,7 +898,7 @@ impl Checker<'_, '_> {
         })
     }
 
-    fn math(&mut self, e: &IdedExpr, name: &str, raw: &[IdedExpr]) -> Option<Typed> {
+    fn math(&mut self, e: &Node, name: &str, raw: &[Node]) -> Option<Typed> {
         let mut args = Vec::new();
         for a in raw {
             args.push(self.expr(a)?);
@@ -1115,7 +908,7 @@ impl Checker<'_, '_> {
             .fold(Level::Request, |l, a| max_level(l, a.level));
         if let Some(bad) = args.iter().position(|a| !a.ty.is_numeric()) {
             let msg = format!("`math.{name}` takes numbers, found `{}`", args[bad].ty);
-            return self.err(Code::TypeMismatch, raw[bad].id, msg, "not a number", None);
+            return self.err(Code::TypeMismatch, raw[bad].span, msg, "not a number", None);
         }
         let all_int = args.iter().all(|a| a.ty == Ty::Int);
         let typed = |f: Func, args: Vec<Typed>, ty: Ty| {
@@ -1165,7 +958,7 @@ impl Checker<'_, '_> {
                 let help = did_you_mean(name, known).map(|s| format!("did you mean `math.{s}`?"));
                 self.err(
                     Code::UnknownFunction,
-                    e.id,
+                    e.span,
                     format!(
                         "unknown function `math.{name}` with {}",
                         count(raw.len(), "argument", "arguments")
@@ -1177,34 +970,34 @@ impl Checker<'_, '_> {
         }
     }
 
-    fn constructor(&mut self, e: &IdedExpr, name: &str, arg: &IdedExpr) -> Option<Typed> {
-        let CExpr::Literal(LiteralValue::String(s)) = &arg.expr else {
+    fn constructor(&mut self, e: &Node, name: &str, arg: &Node) -> Option<Typed> {
+        let Kind::Literal(Literal::Str(s)) = &arg.kind else {
             return self.err(
                 Code::WrongKind,
-                e.id,
+                e.span,
                 format!("`{name}` takes a string literal"),
                 "here",
                 None,
             );
         };
         if name == "duration" {
-            match crate::check::parse_duration(s.inner()) {
+            match crate::check::parse_duration(s.as_str()) {
                 Some(d) => lit(Value::Duration(d), Ty::Duration),
                 None => self.err(
                     Code::InvalidDuration,
-                    arg.id,
-                    format!("invalid duration `{}`", s.inner()),
+                    arg.span,
+                    format!("invalid duration `{}`", s.as_str()),
                     "here",
                     Some("write a number and a unit, such as `8h`, `90m` or `1h30m`".into()),
                 ),
             }
         } else {
-            match s.inner().parse::<jiff::Timestamp>() {
+            match s.as_str().parse::<jiff::Timestamp>() {
                 Ok(t) => lit(Value::Timestamp(t), Ty::Timestamp),
                 Err(_) => self.err(
                     Code::InvalidLiteral,
-                    arg.id,
-                    format!("invalid timestamp `{}`", s.inner()),
+                    arg.span,
+                    format!("invalid timestamp `{}`", s.as_str()),
                     "here",
                     Some("write an RFC 3339 time such as `2026-01-31T09:00:00Z`".into()),
                 ),
@@ -1219,11 +1012,6 @@ fn lit_typed(v: Value) -> Typed {
         ty: Ty::Unknown,
         level: Level::Request,
     }
-}
-
-/// ANTLR reports character offsets; spans are bytes.
-fn char_to_byte(text: &str, idx: usize) -> usize {
-    text.char_indices().nth(idx).map_or(text.len(), |(b, _)| b)
 }
 
 /// Reads of an optional field without a default fall back to the zero of its type.

@@ -739,7 +739,7 @@ impl<'a> PolicyChecker<'a> {
                 }
                 Def::Model(_) => Level::Request,
                 Def::Let(l) => {
-                    let refs = expr::references(&l.value.text);
+                    let refs = l.value.names();
                     if refs.contains("candidate")
                         || refs
                             .iter()
@@ -803,13 +803,13 @@ impl<'a> PolicyChecker<'a> {
                 failed,
             };
             let node = match def {
-                Def::Let(l) => expr::check(&l.value.text, l.value.span, &env, uses, self.diags)
+                Def::Let(l) => expr::check(&l.value, &env, uses, self.diags)
                     .map(|t| Node {
                         name: name.clone(),
                         ty: t.ty,
                         kind: NodeKind::Let(t.ex),
                     }),
-                Def::Score(e) => match expr::check(&e.text, e.span, &env, uses, self.diags) {
+                Def::Score(e) => match expr::check(e, &env, uses, self.diags) {
                     Some(t) if t.ty.is_numeric() => {
                         let t = if t.ty == Ty::Int { expr_to_float(t) } else { t };
                         Some(Node {
@@ -880,7 +880,7 @@ impl<'a> PolicyChecker<'a> {
             guard_names.insert(&g.name.name, g.name.span);
             let kind = match &g.kind {
                 ast::GuardKind::Require(e) => {
-                    match expr::check(&e.text, e.span, env, uses, self.diags) {
+                    match expr::check(e, env, uses, self.diags) {
                         Some(t) if t.ty == Ty::Bool => Some(GuardKind::Require {
                             ex: t.ex,
                             level: t.level,
@@ -971,9 +971,7 @@ impl<'a> PolicyChecker<'a> {
         defs: &[(String, Span, Def)],
         reserved: &HashSet<String>,
     ) {
-        for text in expression_texts(self.p) {
-            uses.extend(expr::references(text));
-        }
+        uses.extend(names_read(self.p));
         let model_inputs_uses = uses.clone();
         for (i, (name, _, _)) in params.iter().enumerate() {
             if !model_inputs_uses.contains(name) {
@@ -1005,14 +1003,14 @@ impl<'a> PolicyChecker<'a> {
         let deps: Vec<Vec<usize>> = defs
             .iter()
             .map(|(_, _, d)| {
-                let texts: Vec<&str> = match d {
-                    Def::Let(l) => vec![l.value.text.as_str()],
-                    Def::Score(e) => vec![e.text.as_str()],
-                    Def::Model(m) => m.inputs.iter().map(|e| e.text.as_str()).collect(),
+                let exprs: Vec<&ast::Expr> = match d {
+                    Def::Let(l) => vec![&l.value],
+                    Def::Score(e) => vec![*e],
+                    Def::Model(m) => m.inputs.iter().collect(),
                 };
-                let mut out: Vec<usize> = texts
+                let mut out: Vec<usize> = exprs
                     .iter()
-                    .flat_map(|t| expr::references(t))
+                    .flat_map(|e| e.names())
                     .filter_map(|r| index.get(r.as_str()).copied())
                     .collect();
                 out.sort_unstable();
@@ -1384,7 +1382,7 @@ impl<'a> PolicyChecker<'a> {
         let mut inputs = vec![];
         let mut ok = true;
         for e in &m.inputs {
-            match expr::check(&e.text, e.span, env, uses, self.diags) {
+            match expr::check(e, env, uses, self.diags) {
                 Some(t) if t.ty.is_numeric() || t.ty == Ty::Bool => {
                     if lvl == Level::Request && t.level == Level::Candidate {
                         self.diags
@@ -1431,7 +1429,7 @@ impl<'a> PolicyChecker<'a> {
             && names.len() == m.inputs.len()
         {
             let written: Vec<Option<String>> =
-                m.inputs.iter().map(|e| feature_name(&e.text)).collect();
+                m.inputs.iter().map(feature_name).collect();
             let mismatched: Vec<usize> = (0..names.len())
                 .filter(|&i| {
                     written[i]
@@ -1546,7 +1544,7 @@ impl<'a> PolicyChecker<'a> {
                     role: "a route condition",
                     failed,
                 };
-                let t = expr::check(&rule.when.text, rule.when.span, &env, uses, self.diags)?;
+                let t = expr::check(&rule.when, &env, uses, self.diags)?;
                 if t.ty != Ty::Bool {
                     let problem = Problem::RouteConditionNotBool {
                         ty: t.ty.to_string(),
@@ -1636,24 +1634,17 @@ impl<'a> PolicyChecker<'a> {
     }
 }
 
-/// Every CEL expression of a policy.
-fn expression_texts(p: &ast::Policy) -> Vec<&str> {
-    let mut out = vec![];
-    for item in &p.items {
-        match item {
-            ast::Item::Let(l) => out.push(l.value.text.as_str()),
-            ast::Item::Score(e) => out.push(e.text.as_str()),
-            ast::Item::Model(m) => out.extend(m.inputs.iter().map(|e| e.text.as_str())),
-            ast::Item::Guard(g) => {
-                if let ast::GuardKind::Require(e) = &g.kind {
-                    out.push(e.text.as_str());
-                }
-            }
-            ast::Item::Route(r) => out.extend(r.rules.iter().map(|r| r.when.text.as_str())),
-            _ => {}
+/// The names every expression of a policy reads.
+fn names_read(p: &ast::Policy) -> BTreeSet<String> {
+    struct Names(BTreeSet<String>);
+    impl crate::syntax::visit::Visitor for Names {
+        fn visit_expr(&mut self, e: &ast::Expr) {
+            self.0.extend(e.names());
         }
     }
-    out
+    let mut names = Names(BTreeSet::new());
+    crate::syntax::visit::Visitor::visit_policy(&mut names, p);
+    names.0
 }
 
 fn expr_to_float(t: expr::Typed) -> expr::Typed {
@@ -1665,12 +1656,9 @@ fn expr_to_float(t: expr::Typed) -> expr::Typed {
 }
 
 /// The feature name an input expression spells, when it is a plain path: `user.dau_7` → `dau_7`.
-fn feature_name(text: &str) -> Option<String> {
-    let t = text.trim();
-    let is_path = !t.is_empty()
-        && t.split('.')
-            .all(|s| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
-    is_path.then(|| t.to_string())
+fn feature_name(e: &ast::Expr) -> Option<String> {
+    let tree = e.tree.as_ref().ok()?;
+    tree.path().map(|p| p.join("."))
 }
 
 /// `local.hour` matches `local_hour` and `hour`; `candidate.topic_id` matches `topic_id`.

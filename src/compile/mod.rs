@@ -373,3 +373,49 @@ fn link(
         warnings: vec![],
     })
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::syntax::cel::PARSES;
+    use crate::syntax::visit::Visitor;
+
+    fn parses() -> usize {
+        PARSES.with(std::cell::Cell::get)
+    }
+
+    /// Guards "one parse": building a set (parse, check, link) and drawing its graphs run the
+    /// CEL parser exactly once per expression; nothing after `syntax` parses an expression again.
+    #[test]
+    fn a_build_and_its_graphs_parse_each_expression_once() {
+        let before = parses();
+        let build = build_paths(&[PathBuf::from("policies")], Path::new("models")).unwrap();
+        assert!(build.graph.is_some(), "{:?}", build.diagnostics);
+        let during_build = parses() - before;
+
+        let before = parses();
+        let files: Vec<_> = build
+            .sources
+            .files()
+            .filter_map(|(id, f)| syntax::parse(id, &f.text).ok())
+            .collect();
+        let one_parse = parses() - before;
+        struct Count(usize);
+        impl Visitor for Count {
+            fn visit_expr(&mut self, _: &syntax::ast::Expr) {
+                self.0 += 1;
+            }
+        }
+        let mut count = Count(0);
+        files.iter().for_each(|f| count.visit_file(f));
+        assert!(count.0 > 50, "the examples have many expressions");
+        assert_eq!(one_parse, count.0);
+        assert_eq!(during_build, count.0, "check or link parsed an expression again");
+
+        let before = parses();
+        let graphs = crate::graph::graphs(&files);
+        assert!(!graphs.is_empty());
+        assert_eq!(parses(), before, "the graph parsed an expression again");
+    }
+}

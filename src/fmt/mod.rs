@@ -76,8 +76,9 @@ fn verify(source: SourceId, file: &File, out: &str) -> Result<(), Box<Diagnostic
     Ok(())
 }
 
-/// The syntax tree without spans, with each expression's spaces after a line break removed:
-/// what a file means, independent of its layout. Compare two with `==`.
+/// The syntax tree without spans, each expression reduced to its parsed tree: what a file means,
+/// independent of its layout. Compare two with `==`. (An expression that does not parse keeps
+/// its text, with the blanks around its line breaks removed.)
 pub fn structure(file: &File) -> Vec<Policy> {
     let mut policies = file.policies.clone();
     for p in &mut policies {
@@ -86,12 +87,18 @@ pub fn structure(file: &File) -> Vec<Policy> {
     policies
 }
 
-/// Sets every span to the default and drops the spaces after each line break of an expression
-/// (the indentation the layout gives its continuation lines).
+/// Sets every span to the default; an expression's meaning is its tree, so its text goes, unless
+/// it does not parse: then the blanks on either side of its line breaks (the indentation the
+/// layout gives continuation lines) go, and the error's offset.
 struct Erase;
 
 impl VisitMut for Erase {
     fn visit_expr(&mut self, e: &mut Expr) {
+        if let Err(err) = &mut e.tree {
+            err.offset = 0;
+        } else {
+            e.text.clear();
+        }
         // The printer re-indents continuation lines and drops trailing blanks and `\r`: blanks
         // on either side of a line break inside an expression are layout, not meaning.
         if e.text.contains('\n') {

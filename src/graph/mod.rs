@@ -12,9 +12,9 @@ mod render;
 
 pub use render::{render_dot, render_mermaid};
 
-use crate::check::expr::reference_paths;
 use crate::describe;
 use crate::syntax::ast::{self, Item};
+use crate::syntax::names::{Scope, Target};
 
 /// What a node is; also its stage, in this order, left to right.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -67,11 +67,9 @@ fn slug(s: &str) -> String {
 
 struct Builder<'a> {
     policy: &'a ast::Policy,
+    scope: Scope<'a>,
     nodes: Vec<(Node, usize)>,
     edges: Vec<Edge>,
-    lets: Vec<&'a str>,
-    models: Vec<&'a str>,
-    params: Vec<&'a str>,
 }
 
 impl<'a> Builder<'a> {
@@ -101,20 +99,22 @@ impl<'a> Builder<'a> {
         }
     }
 
-    /// The node a dotted path read by an expression comes from, created on first use.
-    fn source(&mut self, path: &str) -> String {
+    /// The node a dotted path read by an expression comes from, created on first use; `None`
+    /// for a namespace (`math`), which is no value.
+    fn source(&mut self, path: &str, target: Target) -> Option<String> {
         let head = path.split('.').next().unwrap_or(path);
-        if self.lets.contains(&head) {
-            return format!("let_{}", slug(head));
-        }
-        if self.models.contains(&head) {
-            return format!("model_{}", slug(head));
-        }
-        if head == "score" {
-            return "score".into();
-        }
-        if self.params.contains(&head) {
-            return format!("param_{}", slug(head));
+        match target {
+            Target::Value => return Some(format!("let_{}", slug(head))),
+            Target::Model => return Some(format!("model_{}", slug(head))),
+            Target::Score => return Some("score".into()),
+            Target::Param => return Some(format!("param_{}", slug(head))),
+            Target::Namespace => return None,
+            Target::Context
+            | Target::Candidate
+            | Target::Local
+            | Target::Now
+            | Target::ContextRoot
+            | Target::Unknown => {}
         }
         let path = path.strip_prefix("context.").unwrap_or(path);
         let id = self.node(
@@ -122,18 +122,20 @@ impl<'a> Builder<'a> {
             NodeKind::Input,
             vec![path.to_string()],
         );
-        if path.starts_with("candidate.") {
+        if target == Target::Candidate {
             self.edge("candidates".into(), &id, None);
         }
-        id
+        Some(id)
     }
 
-    /// Edges from everything `text` reads into `to`; `label` names the expression when it is
-    /// more than the bare path (a model feature such as `platform == "ios"`).
-    fn reads(&mut self, text: &str, to: &str, label_features: bool) {
-        let shown = describe::normalize(text);
-        for path in reference_paths(text) {
-            let from = self.source(&path);
+    /// Edges from everything `e` reads into `to`; `label_features` names the expression when it
+    /// is more than the bare path (a model feature such as `platform == "ios"`).
+    fn reads(&mut self, e: &ast::Expr, to: &str, label_features: bool) {
+        let shown = describe::expr(e);
+        for (path, target) in self.scope.reads(e) {
+            let Some(from) = self.source(&path, target) else {
+                continue;
+            };
             let label = (label_features && shown != path).then(|| shown.clone());
             self.edge(from, to, label);
         }
@@ -145,20 +147,10 @@ impl<'a> Builder<'a> {
 pub fn policy_graph(policy: &ast::Policy) -> PolicyGraph {
     let mut b = Builder {
         policy,
+        scope: Scope::of(policy),
         nodes: Vec::new(),
         edges: Vec::new(),
-        lets: Vec::new(),
-        models: Vec::new(),
-        params: Vec::new(),
     };
-    for item in &policy.items {
-        match item {
-            Item::Let(l) => b.lets.push(&l.name.name),
-            Item::Model(m) => b.models.push(&m.name.name),
-            Item::Param(p) => b.params.push(&p.name.name),
-            _ => {}
-        }
-    }
     let items = &b.policy.items;
     // Declarations first, so every node exists before edges point at it.
     for item in items {
@@ -259,25 +251,28 @@ pub fn policy_graph(policy: &ast::Policy) -> PolicyGraph {
         match item {
             Item::Candidates(c) => {
                 if let Some(from) = &c.from {
-                    let src = b.source(&from.dotted());
-                    b.edge(src, "candidates", None);
+                    let path = from.dotted();
+                    let target = b.scope.resolve(path.split('.').next().unwrap_or_default());
+                    if let Some(src) = b.source(&path, target) {
+                        b.edge(src, "candidates", None);
+                    }
                 }
             }
             Item::Let(l) => {
                 let to = format!("let_{}", slug(&l.name.name));
-                b.reads(&l.value.text, &to, false);
+                b.reads(&l.value, &to, false);
             }
             Item::Model(m) => {
                 let to = format!("model_{}", slug(&m.name.name));
                 for input in &m.inputs {
-                    b.reads(&input.text, &to, true);
+                    b.reads(input, &to, true);
                 }
             }
-            Item::Score(e) => b.reads(&e.text, "score", false),
+            Item::Score(e) => b.reads(e, "score", false),
             Item::Guard(g) => {
                 let to = format!("guard_{}", slug(&g.name.name));
                 if let ast::GuardKind::Require(e) = &g.kind {
-                    b.reads(&e.text, &to, false);
+                    b.reads(e, &to, false);
                 }
                 if items.iter().any(|i| matches!(i, Item::Select(_))) {
                     b.edge(to, "select", None);
@@ -294,7 +289,7 @@ pub fn policy_graph(policy: &ast::Policy) -> PolicyGraph {
             Item::Fallback(_) => b.edge("select".into(), "fallback", Some("none passes".into())),
             Item::Route(r) => {
                 for rule in &r.rules {
-                    b.reads(&rule.when.text, "route", false);
+                    b.reads(&rule.when, "route", false);
                 }
                 for rule in &r.rules {
                     b.edge(

@@ -222,11 +222,35 @@ pub struct ModelOutput {
     pub span: Span,
 }
 
-/// A CEL expression, as written.
+/// A CEL expression: its text as written (for layout and descriptions) and its tree, parsed once
+/// with the file ([`super::cel`]); a syntax error in it is kept here and reported by `check`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Expr {
     pub text: String,
     pub span: Span,
+    pub tree: Result<super::cel::Node, super::cel::SyntaxError>,
+}
+
+impl Expr {
+    /// The dotted paths the expression reads, in order of first appearance: `user.dau_7`,
+    /// `candidate.topic_id`, `local.hour`, `fatigue_lambda`. A path stops at the first segment
+    /// that is not a plain field selection; names bound by a comprehension are not reads.
+    /// Empty when the expression does not parse.
+    pub fn reads(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Ok(tree) = &self.tree {
+            super::cel::collect_reads(tree, &mut Vec::new(), &mut out);
+        }
+        out
+    }
+
+    /// The names the expression reads: the first segment of each of [`Expr::reads`].
+    pub fn names(&self) -> std::collections::BTreeSet<String> {
+        self.reads()
+            .into_iter()
+            .map(|p| p.split('.').next().unwrap_or_default().to_string())
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -1,7 +1,10 @@
-//! `syntax`: `.policy` source → [`ast::File`] with spans. Knows nothing of models, CEL values or IO.
+//! `syntax`: `.policy` source → [`ast::File`] with spans, every expression parsed once into a
+//! [`cel::Node`] tree. Knows nothing of models, CEL values or IO.
 
 pub mod ast;
+pub mod cel;
 pub mod lex;
+pub mod names;
 pub mod visit;
 
 use crate::diagnostics::{Code, Diagnostic};
@@ -252,9 +255,11 @@ impl Builder {
         let span = self.span(&p);
         let text = p.as_str();
         let trimmed = text.trim_end();
+        let span = span.sub(0, trimmed.len());
         Expr {
             text: trimmed.to_string(),
-            span: span.sub(0, trimmed.len()),
+            span,
+            tree: cel::parse(trimmed, span),
         }
     }
 

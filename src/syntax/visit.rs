@@ -4,10 +4,11 @@
 //! A pass overrides the `visit_*` methods of the nodes it cares about and calls the matching
 //! `walk` function to go on into the node's children. Children are visited in the order of the
 //! node's fields, which is source order; every [`Span`] of the tree reaches `visit_span`, every
-//! expression `visit_expr`. Both traits are generated from one definition, so they cannot drift
+//! expression `visit_expr`, and every node of its CEL tree `visit_cel`. Both traits are generated from one definition, so they cannot drift
 //! apart.
 
 use super::ast::*;
+use super::cel;
 use crate::source::Span;
 
 macro_rules! visitor {
@@ -33,8 +34,10 @@ macro_rules! visitor {
             fn visit_select(&mut self, s: & $($mut)? Select) { $walk::select(self, s) }
             fn visit_route(&mut self, r: & $($mut)? Route) { $walk::route(self, r) }
             fn visit_route_rule(&mut self, r: & $($mut)? RouteRule) { $walk::route_rule(self, r) }
-            /// A CEL expression (kept as text).
+            /// A CEL expression: its span, then its tree's nodes.
             fn visit_expr(&mut self, e: & $($mut)? Expr) { $walk::expr(self, e) }
+            /// One node of an expression's tree.
+            fn visit_cel(&mut self, n: & $($mut)? cel::Node) { $walk::cel(self, n) }
             fn visit_ident(&mut self, i: & $($mut)? Ident) { $walk::ident(self, i) }
             fn visit_str(&mut self, s: & $($mut)? Str) { $walk::string(self, s) }
             fn visit_path(&mut self, p: & $($mut)? Path) { $walk::path(self, p) }
@@ -248,6 +251,49 @@ macro_rules! visitor {
 
             pub fn expr<V: $Visitor + ?Sized>(v: &mut V, e: & $($mut)? Expr) {
                 v.visit_span(& $($mut)? e.span);
+                if let Ok(tree) = & $($mut)? e.tree {
+                    v.visit_cel(tree);
+                }
+            }
+
+            /// A node, then its children in source order.
+            pub fn cel<V: $Visitor + ?Sized>(v: &mut V, n: & $($mut)? cel::Node) {
+                v.visit_span(& $($mut)? n.span);
+                match & $($mut)? n.kind {
+                    cel::Kind::Select(s) => v.visit_cel(& $($mut)? s.operand),
+                    cel::Kind::Call(c) => {
+                        if let Some(t) = & $($mut)? c.target {
+                            v.visit_cel(t);
+                        }
+                        for a in & $($mut)? c.args {
+                            v.visit_cel(a);
+                        }
+                    }
+                    cel::Kind::List(items) => {
+                        for a in items {
+                            v.visit_cel(a);
+                        }
+                    }
+                    cel::Kind::Comprehension(c) => {
+                        v.visit_cel(& $($mut)? c.iter_range);
+                        v.visit_cel(& $($mut)? c.accu_init);
+                        v.visit_cel(& $($mut)? c.loop_cond);
+                        v.visit_cel(& $($mut)? c.loop_step);
+                        v.visit_cel(& $($mut)? c.result);
+                    }
+                    cel::Kind::Map(entries) => {
+                        for (k, val) in entries {
+                            v.visit_cel(k);
+                            v.visit_cel(val);
+                        }
+                    }
+                    cel::Kind::Struct(_, fields) => {
+                        for (_, val) in fields {
+                            v.visit_cel(val);
+                        }
+                    }
+                    cel::Kind::Literal(_) | cel::Kind::Ident(_) | cel::Kind::Unspecified => {}
+                }
             }
 
             pub fn ident<V: $Visitor + ?Sized>(v: &mut V, i: & $($mut)? Ident) {
