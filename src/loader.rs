@@ -18,8 +18,64 @@ pub enum LoadError {
     #[error("no file `{}`", .0.display())]
     NoModel(PathBuf),
     /// The model exists but its bytes cannot be read.
-    #[error("{}: {why}", .path.display())]
-    ModelUnreadable { path: PathBuf, why: String },
+    #[error("{}: {source}", .path.display())]
+    ModelUnreadable {
+        path: PathBuf,
+        #[source]
+        source: ReadError,
+    },
+}
+
+/// Why [`read_confined`] refused or failed to read a file. The messages are worded to follow
+/// `cannot read …:` (`it is not a regular file`); an IO failure shows the system's own words.
+///
+/// `Clone` (the IO error is shared) because [`LoadError`] is.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReadError {
+    /// `path` does not exist (or vanished before it was opened).
+    #[error("{source}")]
+    NotFound {
+        path: PathBuf,
+        #[source]
+        source: Arc<std::io::Error>,
+    },
+    /// Resolving, opening, inspecting or reading `path` failed for another reason.
+    #[error("{source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: Arc<std::io::Error>,
+    },
+    /// After symlinks, the file is at `real`, which is not under `root`.
+    #[error("it resolves to `{}`, outside `{}`", .real.display(), .root.display())]
+    Outside { real: PathBuf, root: PathBuf },
+    /// A FIFO, device, directory or socket, which could block or never end.
+    #[error("it is not a regular file")]
+    NotRegular { path: PathBuf },
+    /// The file holds `size` bytes, more than `limit`.
+    #[error("it is {size} bytes, over the limit of {limit}")]
+    TooLarge {
+        path: PathBuf,
+        size: u64,
+        limit: u64,
+    },
+    /// The file was within `limit` when checked but held more when read.
+    #[error("it grew over the limit of {limit} bytes while read")]
+    Grew { path: PathBuf, limit: u64 },
+}
+
+impl ReadError {
+    /// `NotFound` or `Io`, by the error's kind.
+    fn io(path: &Path, e: std::io::Error) -> Self {
+        let path = path.to_path_buf();
+        let source = Arc::new(e);
+        if source.kind() == std::io::ErrorKind::NotFound {
+            ReadError::NotFound { path, source }
+        } else {
+            ReadError::Io { path, source }
+        }
+    }
 }
 
 /// A model file's bytes and the path shown for it in diagnostics and `/v1/policies`.
@@ -83,7 +139,7 @@ pub fn read_policy_files(paths: &[PathBuf]) -> std::io::Result<SourceMap> {
         match read_confined(&root, &f, MAX_POLICY_BYTES).map(String::from_utf8) {
             Ok(Ok(text)) => map.add(f, text),
             Ok(Err(_)) => map.add_unreadable(f, "the file is not UTF-8"),
-            Err(why) => map.add_unreadable(f, &why),
+            Err(why) => map.add_unreadable(f, &why.to_string()),
         };
     }
     Ok(map)
@@ -112,15 +168,14 @@ fn collect(p: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 /// FIFO, device or directory: `/dev/zero` or a pipe would never end) and holds at most `limit`
 /// bytes. The file is opened without blocking and checked again on the open handle, so a file
 /// swapped for a FIFO between the check and the open cannot stall the read.
-pub fn read_confined(root: &Path, path: &Path, limit: u64) -> Result<Vec<u8>, String> {
+pub fn read_confined(root: &Path, path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
     use std::io::Read;
-    let real = std::fs::canonicalize(path).map_err(|e| e.to_string())?;
+    let real = std::fs::canonicalize(path).map_err(|e| ReadError::io(path, e))?;
     if !real.starts_with(root) {
-        return Err(format!(
-            "it resolves to `{}`, outside `{}`",
-            real.display(),
-            root.display()
-        ));
+        return Err(ReadError::Outside {
+            real,
+            root: root.to_path_buf(),
+        });
     }
     let mut options = std::fs::OpenOptions::new();
     options.read(true);
@@ -129,25 +184,24 @@ pub fn read_confined(root: &Path, path: &Path, limit: u64) -> Result<Vec<u8>, St
         use std::os::unix::fs::OpenOptionsExt;
         options.custom_flags(libc::O_NONBLOCK);
     }
-    let file = options.open(&real).map_err(|e| e.to_string())?;
-    let meta = file.metadata().map_err(|e| e.to_string())?;
+    let file = options.open(&real).map_err(|e| ReadError::io(&real, e))?;
+    let meta = file.metadata().map_err(|e| ReadError::io(&real, e))?;
     if !meta.is_file() {
-        return Err("it is not a regular file".into());
+        return Err(ReadError::NotRegular { path: real });
     }
     if meta.len() > limit {
-        return Err(format!(
-            "it is {} bytes, over the limit of {limit}",
-            meta.len()
-        ));
+        return Err(ReadError::TooLarge {
+            path: real,
+            size: meta.len(),
+            limit,
+        });
     }
     let mut bytes = Vec::with_capacity(meta.len() as usize);
     file.take(limit + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| ReadError::io(&real, e))?;
     if bytes.len() as u64 > limit {
-        return Err(format!(
-            "it grew over the limit of {limit} bytes while read"
-        ));
+        return Err(ReadError::Grew { path: real, limit });
     }
     Ok(bytes)
 }
@@ -176,11 +230,12 @@ impl ModelSource for FsModels {
         if !path.exists() {
             return Err(LoadError::NoModel(path));
         }
-        let unreadable = |why: String| LoadError::ModelUnreadable {
+        let unreadable = |source: ReadError| LoadError::ModelUnreadable {
             path: path.clone(),
-            why,
+            source,
         };
-        let root = std::fs::canonicalize(&self.dir).map_err(|e| unreadable(e.to_string()))?;
+        let root = std::fs::canonicalize(&self.dir)
+            .map_err(|e| unreadable(ReadError::io(&self.dir, e)))?;
         let bytes = read_confined(&root, &path, MAX_MODEL_BYTES).map_err(unreadable)?;
         Ok(ModelFile { path, bytes })
     }
@@ -253,5 +308,105 @@ impl ModelSource for MemoryLoader {
             }),
             None => Err(LoadError::NoModel(PathBuf::from(file))),
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    //! Each refusal of `read_confined` as its variant, with the text diagnostics show.
+    use super::*;
+
+    fn dir() -> (tempfile::TempDir, PathBuf) {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(tmp.path()).unwrap();
+        (tmp, root)
+    }
+
+    #[test]
+    fn a_file_within_the_limit_is_read() {
+        let (_tmp, root) = dir();
+        std::fs::write(root.join("a.policy"), "abcd").unwrap();
+        let bytes = read_confined(&root, &root.join("a.policy"), 4).unwrap();
+        assert_eq!(bytes, b"abcd");
+    }
+
+    #[test]
+    fn a_missing_file_is_not_found() {
+        let (_tmp, root) = dir();
+        let path = root.join("gone.onnx");
+        let e = read_confined(&root, &path, 10).unwrap_err();
+        let ReadError::NotFound { path: p, source } = &e else {
+            panic!("{e:?}");
+        };
+        assert_eq!(p, &path);
+        assert_eq!(source.kind(), std::io::ErrorKind::NotFound);
+        assert_eq!(e.to_string(), source.to_string());
+    }
+
+    #[test]
+    fn a_file_over_the_limit_reports_its_size_and_the_limit() {
+        let (_tmp, root) = dir();
+        let path = root.join("big.onnx");
+        std::fs::write(&path, [0u8; 10]).unwrap();
+        let e = read_confined(&root, &path, 4).unwrap_err();
+        assert!(
+            matches!(&e, ReadError::TooLarge { path: p, size: 10, limit: 4 } if *p == path),
+            "{e:?}"
+        );
+        assert_eq!(e.to_string(), "it is 10 bytes, over the limit of 4");
+    }
+
+    #[test]
+    fn a_file_outside_the_root_names_both() {
+        let (_tmp, root) = dir();
+        let inner = root.join("inner");
+        std::fs::create_dir(&inner).unwrap();
+        let path = root.join("out.policy");
+        std::fs::write(&path, "x").unwrap();
+        let e = read_confined(&inner, &path, 10).unwrap_err();
+        assert!(
+            matches!(&e, ReadError::Outside { real, root: r } if *real == path && *r == inner),
+            "{e:?}"
+        );
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "it resolves to `{}`, outside `{}`",
+                path.display(),
+                inner.display()
+            )
+        );
+    }
+
+    #[test]
+    fn a_directory_is_not_a_regular_file() {
+        let (_tmp, root) = dir();
+        let sub = root.join("sub.onnx");
+        std::fs::create_dir(&sub).unwrap();
+        let e = read_confined(&root, &sub, 10).unwrap_err();
+        assert!(
+            matches!(&e, ReadError::NotRegular { path } if *path == sub),
+            "{e:?}"
+        );
+        assert_eq!(e.to_string(), "it is not a regular file");
+    }
+
+    #[test]
+    fn an_unreadable_model_keeps_the_read_error_as_its_source() {
+        let (_tmp, root) = dir();
+        std::fs::create_dir(root.join("sub.onnx")).unwrap();
+        let e = FsModels::new(&root).read_model("sub.onnx").unwrap_err();
+        let LoadError::ModelUnreadable { path, source } = &e else {
+            panic!("{e:?}");
+        };
+        assert_eq!(*path, root.join("sub.onnx"));
+        assert!(matches!(source, ReadError::NotRegular { .. }), "{source:?}");
+        assert_eq!(
+            e.to_string(),
+            format!("{}: it is not a regular file", path.display())
+        );
+        let missing = FsModels::new(&root).read_model("nope.onnx").unwrap_err();
+        assert!(matches!(missing, LoadError::NoModel(_)), "{missing:?}");
     }
 }

@@ -1406,7 +1406,7 @@ impl<'a> PolicyChecker<'a> {
             Err(why) => {
                 let problem = Problem::ModelUnloadable {
                     file: file.value.clone(),
-                    why,
+                    why: why.to_string(),
                 };
                 self.diags.push(problem.at(&[file.span]));
                 return None;

@@ -58,7 +58,7 @@ pub fn run(a: Args) -> u8 {
         };
         match testing::parse_cases(&text) {
             Ok(cases) => files.push(CasesFile { path, cases }),
-            Err(e) if e.starts_with(|c: char| c.is_ascii_digit()) => {
+            Err(e @ testing::CaseError::At { .. }) => {
                 return usage_error(format!("{}:{e}", path.display()));
             }
             Err(e) => return usage_error(format!("{}: {e}", path.display())),

@@ -238,7 +238,7 @@ impl<'p> RequestState<'p> {
                         .run_column(row, 1, run.output, run.column)
                         .map_err(|m| EvalError::Model {
                             model: node.name.clone(),
-                            message: m,
+                            message: m.to_string(),
                         })?;
                     let value = out.first().copied().unwrap_or(f64::NAN);
                     st.telemetry.inference += started.elapsed();

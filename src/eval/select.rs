@@ -184,7 +184,7 @@ fn candidate_values(
                     .run_column(rows, n, run.output, run.column)
                     .map_err(|m| EvalError::Model {
                         model: node.name.clone(),
-                        message: m,
+                        message: m.to_string(),
                     })?;
                 req.telemetry.inference += started.elapsed();
                 for (cand, v) in cands.iter_mut().zip(out) {

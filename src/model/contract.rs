@@ -1,7 +1,9 @@
 //! The model contract: what `check` needs to know about a model, without running it. Pure data
 //! and one trait, with no dependency on the runtime (tract) or on `check`: `check` depends on
-//! this module, and the loader in `model` implements [`ModelCatalog`].
+//! this module, and the loader in `model` implements [`ModelCatalog`]. Its error,
+//! [`ModelError`], holds no tract types either.
 
+use super::error::ModelError;
 use std::sync::Arc;
 
 /// The contract of an ONNX model: read from the file when it loads.
@@ -26,5 +28,6 @@ pub struct OutputInfo {
 /// models it will serve; tests can provide fixed contracts.
 pub trait ModelCatalog {
     /// `file` is the path as written in the binding, relative to the models directory.
-    fn info(&self, file: &str) -> Result<Arc<ModelInfo>, String>;
+    /// Why it has no contract (no such file, not a model we can load) is a [`ModelError`].
+    fn info(&self, file: &str) -> Result<Arc<ModelInfo>, ModelError>;
 }

@@ -87,8 +87,32 @@ pub struct CasesFile {
     pub cases: Vec<LocatedCase>,
 }
 
+/// Why a cases file does not parse. The file's path is the caller's to add: `{path}:{e}` for
+/// [`CaseError::At`] (a `path:line:column: what` location), `{path}: {e}` otherwise.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CaseError {
+    /// Invalid YAML, or YAML that is not a list of cases, at `line:column` (1-based).
+    /// `message` is the parser's first line without its location.
+    #[error("{line}:{column}: {message}")]
+    At {
+        line: usize,
+        column: usize,
+        message: String,
+        #[source]
+        source: Box<serde_saphyr::Error>,
+    },
+    /// The same, where the parser knows no location.
+    #[error("{message}")]
+    Unlocated {
+        message: String,
+        #[source]
+        source: Box<serde_saphyr::Error>,
+    },
+}
+
 /// Parses a cases file. The error says where (`line:column`) and what.
-pub fn parse_cases(text: &str) -> Result<Vec<LocatedCase>, String> {
+pub fn parse_cases(text: &str) -> Result<Vec<LocatedCase>, CaseError> {
     let cases: Vec<serde_saphyr::Spanned<Case>> = serde_saphyr::from_str(text).map_err(|e| {
         let msg = e.to_string();
         let first = msg.lines().next().unwrap_or("invalid YAML");
@@ -98,9 +122,17 @@ pub fn parse_cases(text: &str) -> Result<Vec<LocatedCase>, String> {
                 // The message repeats the location in words: keep the `line:col:` form only.
                 let words = format!("line {} column {}: ", loc.line(), loc.column());
                 let what = first.strip_prefix(words.as_str()).unwrap_or(first);
-                format!("{}:{}: {what}", loc.line(), loc.column())
+                CaseError::At {
+                    line: loc.line() as usize,
+                    column: loc.column() as usize,
+                    message: what.to_string(),
+                    source: Box::new(e),
+                }
             }
-            None => first.to_string(),
+            None => CaseError::Unlocated {
+                message: first.to_string(),
+                source: Box::new(e),
+            },
         }
     })?;
     Ok(cases
@@ -347,9 +379,21 @@ pub fn summary(results: &[CaseResult]) -> String {
     format!("{} passed, {failed} failed", results.len() - failed)
 }
 
+/// Why a report could not be written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReportError {
+    /// quick-junit could not serialize the JUnit XML.
+    #[error("{source}")]
+    Junit {
+        #[source]
+        source: quick_junit::SerializeError,
+    },
+}
+
 /// A JUnit XML report: one test suite per cases file, one test case per case, failures with the
 /// case's `file:line` and every mismatch.
-pub fn render_junit(results: &[CaseResult]) -> Result<String, String> {
+pub fn render_junit(results: &[CaseResult]) -> Result<String, ReportError> {
     use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
     let mut report = Report::new("policy test");
     let mut suites: Vec<TestSuite> = Vec::new();
@@ -395,5 +439,34 @@ pub fn render_junit(results: &[CaseResult]) -> Result<String, String> {
         }
     }
     report.add_test_suites(suites);
-    report.to_string().map_err(|e| e.to_string())
+    report
+        .to_string()
+        .map_err(|source| ReportError::Junit { source })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_case_is_located_at_its_line_and_column() {
+        let yaml =
+            "- name: a\n  policy: p\n  now: 2026-11-24T04:30:00Z\n  expect: {}\n  colour: red\n";
+        let e = parse_cases(yaml).unwrap_err();
+        let CaseError::At {
+            line,
+            column,
+            message,
+            ..
+        } = &e
+        else {
+            panic!("{e:?}");
+        };
+        assert_eq!(*line, 5, "{e}");
+        assert_eq!(e.to_string(), format!("{line}:{column}: {message}"));
+        assert!(!message.starts_with("line "), "{message}");
+        assert!(message.contains("colour"), "{message}");
+        assert!(std::error::Error::source(&e).is_some());
+    }
 }
