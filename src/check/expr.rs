@@ -10,9 +10,9 @@ use super::Level;
 use crate::diagnostics::{Code, Diagnostic, a_code, count, did_you_mean};
 use crate::ir::*;
 use crate::source::Span;
-use crate::types::{RecordTy, Ty, Value};
 use crate::syntax::ast;
 use crate::syntax::cel::{self, Kind, Literal, Node};
+use crate::types::{RecordTy, Ty, Value};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
@@ -199,9 +199,7 @@ impl Checker<'_, '_> {
         match l {
             Literal::Bool(b) => lit(Value::Bool(*b), Ty::Bool),
             Literal::Int(i) => lit(Value::Int(*i), Ty::Int),
-            Literal::UInt(u) => {
-                lit(Value::Int(i64::try_from(*u).unwrap_or(i64::MAX)), Ty::Int)
-            }
+            Literal::UInt(u) => lit(Value::Int(i64::try_from(*u).unwrap_or(i64::MAX)), Ty::Int),
             Literal::Float(d) => lit(Value::Float(*d), Ty::Float),
             Literal::Str(s) => lit(Value::Str(Arc::from(s.as_str())), Ty::String),
             Literal::Null => self.err(
@@ -437,7 +435,13 @@ impl Checker<'_, '_> {
                 self.text_of(&c.iter_range),
                 a_code(&range.ty)
             );
-            return self.err(Code::TypeMismatch, c.iter_range.span, msg, "not a list", None);
+            return self.err(
+                Code::TypeMismatch,
+                c.iter_range.span,
+                msg,
+                "not a list",
+                None,
+            );
         };
         let init = self.expr(&c.accu_init)?;
         let base = self.locals.len();
@@ -746,13 +750,7 @@ impl Checker<'_, '_> {
         }
     }
 
-    fn arith(
-        &mut self,
-        e: &Node,
-        name: &str,
-        args: Vec<Typed>,
-        c: &cel::Call,
-    ) -> Option<Typed> {
+    fn arith(&mut self, e: &Node, name: &str, args: Vec<Typed>, c: &cel::Call) -> Option<Typed> {
         let (a, b) = self.two(args);
         let level = max_level(a.level, b.level);
         let bin = |op: BinOp, a: Typed, b: Typed, ty: Ty| {
@@ -827,13 +825,7 @@ impl Checker<'_, '_> {
         }
     }
 
-    fn compare(
-        &mut self,
-        e: &Node,
-        name: &str,
-        args: Vec<Typed>,
-        c: &cel::Call,
-    ) -> Option<Typed> {
+    fn compare(&mut self, e: &Node, name: &str, args: Vec<Typed>, c: &cel::Call) -> Option<Typed> {
         let (a, b) = self.two(args);
         let level = max_level(a.level, b.level);
         let op = match name {

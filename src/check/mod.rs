@@ -803,12 +803,11 @@ impl<'a> PolicyChecker<'a> {
                 failed,
             };
             let node = match def {
-                Def::Let(l) => expr::check(&l.value, &env, uses, self.diags)
-                    .map(|t| Node {
-                        name: name.clone(),
-                        ty: t.ty,
-                        kind: NodeKind::Let(t.ex),
-                    }),
+                Def::Let(l) => expr::check(&l.value, &env, uses, self.diags).map(|t| Node {
+                    name: name.clone(),
+                    ty: t.ty,
+                    kind: NodeKind::Let(t.ex),
+                }),
                 Def::Score(e) => match expr::check(e, &env, uses, self.diags) {
                     Some(t) if t.ty.is_numeric() => {
                         let t = if t.ty == Ty::Int { expr_to_float(t) } else { t };
@@ -879,23 +878,21 @@ impl<'a> PolicyChecker<'a> {
             }
             guard_names.insert(&g.name.name, g.name.span);
             let kind = match &g.kind {
-                ast::GuardKind::Require(e) => {
-                    match expr::check(e, env, uses, self.diags) {
-                        Some(t) if t.ty == Ty::Bool => Some(GuardKind::Require {
-                            ex: t.ex,
-                            level: t.level,
-                        }),
-                        Some(t) => {
-                            let problem = Problem::GuardNotBool {
-                                guard: g.name.name.clone(),
-                                ty: t.ty.to_string(),
-                            };
-                            self.diags.push(problem.at(&[e.span]));
-                            None
-                        }
-                        None => None,
+                ast::GuardKind::Require(e) => match expr::check(e, env, uses, self.diags) {
+                    Some(t) if t.ty == Ty::Bool => Some(GuardKind::Require {
+                        ex: t.ex,
+                        level: t.level,
+                    }),
+                    Some(t) => {
+                        let problem = Problem::GuardNotBool {
+                            guard: g.name.name.clone(),
+                            ty: t.ty.to_string(),
+                        };
+                        self.diags.push(problem.at(&[e.span]));
+                        None
                     }
-                }
+                    None => None,
+                },
                 ast::GuardKind::Cap {
                     limit,
                     window,
@@ -1428,8 +1425,7 @@ impl<'a> PolicyChecker<'a> {
         if let Some(names) = &info.feature_names
             && names.len() == m.inputs.len()
         {
-            let written: Vec<Option<String>> =
-                m.inputs.iter().map(feature_name).collect();
+            let written: Vec<Option<String>> = m.inputs.iter().map(feature_name).collect();
             let mismatched: Vec<usize> = (0..names.len())
                 .filter(|&i| {
                     written[i]

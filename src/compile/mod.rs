@@ -411,7 +411,10 @@ mod tests {
         files.iter().for_each(|f| count.visit_file(f));
         assert!(count.0 > 50, "the examples have many expressions");
         assert_eq!(one_parse, count.0);
-        assert_eq!(during_build, count.0, "check or link parsed an expression again");
+        assert_eq!(
+            during_build, count.0,
+            "check or link parsed an expression again"
+        );
 
         let before = parses();
         let graphs = crate::graph::graphs(&files);

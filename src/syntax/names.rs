@@ -1,10 +1,11 @@
 //! What a name read by an expression refers to, decided once from a policy's declarations.
 //!
 //! Expressions see, in this order: context fields, params, values (`let`s, model outputs and
-//! `score`), then the built-in names `candidate`, `local` (unless the context declares a field of
-//! that name), `now`, `context` and the namespace `math`. `check` orders and levels values and finds unused names with
-//! this, and `graph` draws the edges of the decision graph with it, so the two cannot disagree.
-//! (`check`'s type checker resolves the same names in the same order, with their types.)
+//! `score`), then the built-in names `candidate`, `local` (unless the context declares a field
+//! of that name), `now`, `context` and the namespace `math`. `check` orders and levels values
+//! and finds unused names with this, and `graph` draws the edges of the decision graph with it,
+//! so the two cannot disagree. (`check`'s type checker resolves the same names in the same
+//! order, with their types.)
 
 use super::ast::{Expr, Item, Policy};
 
