@@ -133,3 +133,23 @@ fn the_readme_shows_the_current_graph_of_notifications() {
         "README's mermaid block is stale: regenerate it with `policy graph policies/ --policy notifications`"
     );
 }
+
+/// Regression: the graph resolves names as `check` does (`syntax::names`), so the `math`
+/// namespace of `math.least(…)` is no input, and a param, a value and a context field each
+/// come from their own node.
+#[test]
+fn names_resolve_as_check_resolves_them_and_math_is_no_input() {
+    let text = "policy p {\n    context {\n        dau_7: float\n    }\n    param cap_at: float = 1.0\n    let engagement = math.least(dau_7 / 7.0, cap_at)\n    guard active: require engagement > 0.5\n    select gate\n}\n";
+    let mut map = SourceMap::new();
+    let id = map.add(std::path::Path::new("p.policy"), text.to_string());
+    let file = policy_engine::syntax::parse(id, text).expect("parses");
+    let g = graph::graphs(&[file]).remove(0);
+    assert!(
+        !g.nodes.iter().any(|n| n.id.contains("math")),
+        "{:?}",
+        g.nodes
+    );
+    assert!(has_edge(&g, "in_dau_7", "let_engagement"));
+    assert!(has_edge(&g, "param_cap_at", "let_engagement"));
+    assert!(has_edge(&g, "let_engagement", "guard_active"));
+}

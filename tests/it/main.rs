@@ -1,6 +1,7 @@
 //! The one integration-test binary. Each module covers one area, with one helper per area.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic; the library may not
 
+mod architecture;
 mod ci_formats;
 mod cli;
 mod concurrency;
