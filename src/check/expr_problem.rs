@@ -583,3 +583,17 @@ impl ExprProblem {
         ]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ExprProblem;
+
+    /// `Checker::err` labels one span: a problem with more or fewer labels would lose one or
+    /// render none.
+    #[test]
+    fn every_expression_problem_has_one_label() {
+        for p in ExprProblem::examples() {
+            assert_eq!(p.labels().len(), 1, "{p:?}");
+        }
+    }
+}
