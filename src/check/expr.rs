@@ -7,7 +7,9 @@
 //! slots, which is what lets `check` promise a schema-valid request never fails.
 
 use super::Level;
-use crate::diagnostics::{Code, Diagnostic, a_code, count, did_you_mean};
+use super::Problem;
+use super::expr_problem::ExprProblem;
+use crate::diagnostics::{Diagnostic, did_you_mean};
 use crate::ir::*;
 use crate::source::Span;
 use crate::syntax::ast;
@@ -54,13 +56,10 @@ pub fn check(
     let tree = match &e.tree {
         Ok(tree) => tree,
         Err(err) => {
-            diags.push(
-                Diagnostic::new(
-                    Code::ExprSyntax,
-                    format!("invalid expression: {}", err.message),
-                )
-                .label(e.span.sub(err.offset, err.offset + 1), "here"),
-            );
+            let problem = ExprProblem::Syntax {
+                message: err.message.clone(),
+            };
+            diags.push(problem.at(&[e.span.sub(err.offset, err.offset + 1)]));
             return None;
         }
     };
@@ -120,19 +119,9 @@ fn to_float(t: Typed) -> Typed {
 }
 
 impl Checker<'_, '_> {
-    fn err(
-        &mut self,
-        code: Code,
-        span: Span,
-        msg: String,
-        label: &str,
-        help: Option<String>,
-    ) -> Option<Typed> {
-        let mut d = Diagnostic::new(code, msg).label(span, label);
-        if let Some(h) = help {
-            d = d.help(h);
-        }
-        self.diags.push(d);
+    /// Reports `problem`, its label on `span`; `None`, for the caller to return.
+    fn err(&mut self, problem: ExprProblem, span: Span) -> Option<Typed> {
+        self.diags.push(problem.at(&[span]));
         None
     }
 
@@ -154,9 +143,11 @@ impl Checker<'_, '_> {
                         (Ty::Float, Ty::Int) | (Ty::Int, Ty::Float) => Ty::Float,
                         (a, b) if a == b => a.clone(),
                         (a, b) => {
-                            let msg =
-                                format!("list elements must share one type, found `{a}` and `{b}`");
-                            return self.err(Code::TypeMismatch, x.span, msg, "this element", None);
+                            let problem = ExprProblem::ListElements {
+                                first: a.clone(),
+                                element: b.clone(),
+                            };
+                            return self.err(problem, x.span);
                         }
                     };
                     items.push(t);
@@ -178,20 +169,8 @@ impl Checker<'_, '_> {
                 })
             }
             Kind::Comprehension(c) => self.comprehension(c),
-            Kind::Map(_) | Kind::Struct(..) => self.err(
-                Code::UnknownFunction,
-                e.span,
-                "map and message literals are not supported".into(),
-                "here",
-                Some("use a context record or candidate attributes instead".into()),
-            ),
-            Kind::Unspecified => self.err(
-                Code::ExprSyntax,
-                e.span,
-                "invalid expression".into(),
-                "here",
-                None,
-            ),
+            Kind::Map(_) | Kind::Struct(..) => self.err(ExprProblem::MapLiteral, e.span),
+            Kind::Unspecified => self.err(ExprProblem::Invalid, e.span),
         }
     }
 
@@ -202,20 +181,8 @@ impl Checker<'_, '_> {
             Literal::UInt(u) => lit(Value::Int(i64::try_from(*u).unwrap_or(i64::MAX)), Ty::Int),
             Literal::Float(d) => lit(Value::Float(*d), Ty::Float),
             Literal::Str(s) => lit(Value::Str(Arc::from(s.as_str())), Ty::String),
-            Literal::Null => self.err(
-                Code::TypeMismatch,
-                span,
-                "`null` is not a value in policies".into(),
-                "here",
-                Some("test an optional field with `has(x.field)`".into()),
-            ),
-            Literal::Bytes => self.err(
-                Code::TypeMismatch,
-                span,
-                "bytes literals are not supported".into(),
-                "here",
-                None,
-            ),
+            Literal::Null => self.err(ExprProblem::Null, span),
+            Literal::Bytes => self.err(ExprProblem::Bytes, span),
         }
     }
 
@@ -290,29 +257,21 @@ impl Checker<'_, '_> {
                 });
             }
             "candidate" if self.env.candidate.is_some() => {
-                let msg = "`candidate` must be followed by an attribute, such as `candidate.id`"
-                    .to_string();
-                return self.err(Code::WrongKind, span, msg, "here", None);
+                return self.err(ExprProblem::BareCandidate, span);
             }
             "candidate" => {
-                let msg = format!("`candidate` is not available in {}", self.env.role);
-                return self.err(Code::UnknownName, span, msg, "no candidate here", Some("only per-candidate values, scores, guards and per-candidate model inputs can use `candidate`".into()));
+                let role = self.env.role.to_string();
+                return self.err(ExprProblem::NoCandidate { role }, span);
             }
-            "local" => {
-                let msg = "`local` must be followed by a field: `local.hour`, `local.minute`, `local.weekday`, `local.day` or `local.month`".to_string();
-                return self.err(Code::WrongKind, span, msg, "here", None);
-            }
+            "local" => return self.err(ExprProblem::BareLocal, span),
             _ => {}
         }
-        let help = did_you_mean(name, self.visible_names().iter().map(String::as_str))
-            .map(|s| format!("did you mean `{s}`?"));
-        self.err(
-            Code::UnknownName,
-            span,
-            format!("unknown name `{name}`"),
-            "not declared",
-            help,
-        )
+        let suggestion = did_you_mean(name, self.visible_names().iter().map(String::as_str));
+        let problem = ExprProblem::UnknownName {
+            name: name.to_string(),
+            suggestion,
+        };
+        self.err(problem, span)
     }
 
     fn select(&mut self, e: &Node, s: &cel::Select) -> Option<Typed> {
@@ -332,16 +291,15 @@ impl Checker<'_, '_> {
                     }),
                     Some(_) => lit(Value::Bool(true), Ty::Bool),
                     None => {
-                        let help =
-                            did_you_mean(&s.field, cand.fields.iter().map(|f| f.name.as_str()))
-                                .map(|x| format!("did you mean `candidate.{x}`?"));
-                        self.err(
-                            Code::UnknownName,
-                            e.span,
-                            format!("candidates have no attribute `{}`", s.field),
-                            "unknown attribute",
-                            help,
-                        )
+                        // The same diagnostic as in `by candidate.ATTR`: defined once, there.
+                        let suggestion =
+                            did_you_mean(&s.field, cand.fields.iter().map(|f| f.name.as_str()));
+                        let problem = Problem::UnknownScopeAttribute {
+                            name: s.field.clone(),
+                            suggestion,
+                        };
+                        self.diags.push(problem.at(&[e.span]));
+                        None
                     }
                 };
             }
@@ -354,16 +312,13 @@ impl Checker<'_, '_> {
                     "day" => LocalField::Day,
                     "month" => LocalField::Month,
                     other => {
-                        let help =
-                            did_you_mean(other, ["hour", "minute", "weekday", "day", "month"])
-                                .map(|x| format!("did you mean `local.{x}`?"));
-                        return self.err(
-                            Code::UnknownName,
-                            e.span,
-                            format!("`local` has no field `{other}`"),
-                            "unknown field",
-                            help,
-                        );
+                        let suggestion =
+                            did_you_mean(other, ["hour", "minute", "weekday", "day", "month"]);
+                        let problem = ExprProblem::UnknownLocalField {
+                            field: other.to_string(),
+                            suggestion,
+                        };
+                        return self.err(problem, e.span);
                     }
                 };
                 return Some(Typed {
@@ -375,22 +330,19 @@ impl Checker<'_, '_> {
         }
         let operand = self.expr(&s.operand)?;
         let Ty::Record(rt) = &operand.ty else {
-            let msg = format!(
-                "`{}` is {}, which has no fields",
-                self.snippet(s.operand.span),
-                a_code(&operand.ty)
-            );
-            return self.err(Code::TypeMismatch, e.span, msg, "no field here", None);
+            let problem = ExprProblem::NotARecord {
+                operand: self.snippet(s.operand.span),
+                ty: operand.ty.clone(),
+            };
+            return self.err(problem, e.span);
         };
         let Some(i) = rt.index(&s.field) else {
-            let help = did_you_mean(&s.field, rt.fields.iter().map(|f| f.name.as_str()))
-                .map(|x| format!("did you mean `{}.{x}`?", self.snippet(s.operand.span)));
-            let msg = format!(
-                "`{}` has no field `{}`",
-                self.snippet(s.operand.span),
-                s.field
-            );
-            return self.err(Code::UnknownName, e.span, msg, "unknown field", help);
+            let problem = ExprProblem::UnknownField {
+                operand: self.snippet(s.operand.span),
+                field: s.field.clone(),
+                suggestion: did_you_mean(&s.field, rt.fields.iter().map(|f| f.name.as_str())),
+            };
+            return self.err(problem, e.span);
         };
         if s.test {
             if !rt.fields[i].optional {
@@ -430,18 +382,11 @@ impl Checker<'_, '_> {
     fn comprehension(&mut self, c: &cel::Comprehension) -> Option<Typed> {
         let range = self.expr(&c.iter_range)?;
         let Ty::List(elem) = &range.ty else {
-            let msg = format!(
-                "`{}` is {}; only lists can be iterated",
-                self.text_of(&c.iter_range),
-                a_code(&range.ty)
-            );
-            return self.err(
-                Code::TypeMismatch,
-                c.iter_range.span,
-                msg,
-                "not a list",
-                None,
-            );
+            let problem = ExprProblem::NotIterable {
+                range: self.text_of(&c.iter_range),
+                ty: range.ty.clone(),
+            };
+            return self.err(problem, c.iter_range.span);
         };
         let init = self.expr(&c.accu_init)?;
         let base = self.locals.len();
@@ -513,13 +458,11 @@ impl Checker<'_, '_> {
                 for (t, arg) in [(&a, &c.args[0]), (&b, &c.args[1])] {
                     if t.ty != Ty::Bool {
                         let op = if name == "_&&_" { "&&" } else { "||" };
-                        return self.err(
-                            Code::TypeMismatch,
-                            arg.span,
-                            format!("`{op}` needs bools, found `{}`", t.ty),
-                            "not a bool",
-                            None,
-                        );
+                        let problem = ExprProblem::LogicNotBool {
+                            op: op.to_string(),
+                            ty: t.ty.clone(),
+                        };
+                        return self.err(problem, arg.span);
                     }
                 }
                 let ex = if name == "_&&_" {
@@ -532,13 +475,7 @@ impl Checker<'_, '_> {
             ("!_", 1) => {
                 let a = args.remove(0);
                 if a.ty != Ty::Bool {
-                    return self.err(
-                        Code::TypeMismatch,
-                        e.span,
-                        format!("`!` needs a bool, found `{}`", a.ty),
-                        "not a bool",
-                        None,
-                    );
+                    return self.err(ExprProblem::NotNotBool { ty: a.ty }, e.span);
                 }
                 typed(Ex::Un(UnOp::Not, Box::new(a.ex)), Ty::Bool)
             }
@@ -549,24 +486,15 @@ impl Checker<'_, '_> {
                     Ty::Int => typed(Ex::Un(UnOp::NegI, Box::new(a.ex)), Ty::Int),
                     Ty::Float => typed(Ex::Un(UnOp::NegF, Box::new(a.ex)), Ty::Float),
                     Ty::Duration => typed(Ex::Un(UnOp::NegDur, Box::new(a.ex)), Ty::Duration),
-                    ref t => self.err(
-                        Code::TypeMismatch,
-                        e.span,
-                        format!("cannot negate {}", a_code(t)),
-                        "here",
-                        None,
-                    ),
+                    ty => self.err(ExprProblem::CannotNegate { ty }, e.span),
                 }
             }
             ("_?_:_", 3) => {
                 let cond = args.remove(0);
                 if cond.ty != Ty::Bool {
                     return self.err(
-                        Code::TypeMismatch,
+                        ExprProblem::ConditionNotBool { ty: cond.ty },
                         c.args[0].span,
-                        format!("a condition must be a bool, found `{}`", cond.ty),
-                        "not a bool",
-                        None,
                     );
                 }
                 let (a, b) = self.two(args);
@@ -583,10 +511,11 @@ impl Checker<'_, '_> {
                         (a, b, ty)
                     }
                     (x, y) => {
-                        let msg = format!(
-                            "both branches of `?:` must have one type, found `{x}` and `{y}`"
-                        );
-                        return self.err(Code::TypeMismatch, e.span, msg, "here", None);
+                        let problem = ExprProblem::BranchTypes {
+                            then: x.clone(),
+                            otherwise: y.clone(),
+                        };
+                        return self.err(problem, e.span);
                     }
                 };
                 typed(
@@ -601,42 +530,24 @@ impl Checker<'_, '_> {
             ("@in", 2) => {
                 let (x, list) = self.two(args);
                 let Ty::List(elem) = &list.ty else {
-                    return self.err(
-                        Code::TypeMismatch,
-                        c.args[1].span,
-                        format!("`in` needs a list on its right, found `{}`", list.ty),
-                        "not a list",
-                        None,
-                    );
+                    return self.err(ExprProblem::InNotList { ty: list.ty }, c.args[1].span);
                 };
                 let x = if **elem == Ty::Float { to_float(x) } else { x };
                 if !elem.accepts(&x.ty) {
-                    let msg = format!("cannot look for {} in a `list<{elem}>`", a_code(&x.ty));
-                    return self.err(Code::TypeMismatch, e.span, msg, "here", None);
+                    let problem = ExprProblem::InElementType {
+                        ty: x.ty,
+                        element: (**elem).clone(),
+                    };
+                    return self.err(problem, e.span);
                 }
                 typed(Ex::In(Box::new(x.ex), Box::new(list.ex)), Ty::Bool)
             }
-            ("_[_]", 2) => self.err(
-                Code::UnknownFunction,
-                e.span,
-                "indexing with `[]` is not supported".into(),
-                "here",
-                Some(
-                    "indexing can fail at run time; use `exists`, `all`, `in` or a record field"
-                        .into(),
-                ),
-            ),
+            ("_[_]", 2) => self.err(ExprProblem::Indexing, e.span),
             ("size", 1) => {
                 let a = args.remove(0);
                 match a.ty {
                     Ty::String | Ty::List(_) => typed(Ex::Call(Func::Size, vec![a.ex]), Ty::Int),
-                    ref t => self.err(
-                        Code::TypeMismatch,
-                        e.span,
-                        format!("`size` needs a string or a list, found `{t}`"),
-                        "here",
-                        None,
-                    ),
+                    ty => self.err(ExprProblem::SizeType { ty }, e.span),
                 }
             }
             ("int", 1) => {
@@ -645,13 +556,10 @@ impl Checker<'_, '_> {
                     Ty::Int => Some(a),
                     Ty::Float => typed(Ex::Call(Func::IntOfFloat, vec![a.ex]), Ty::Int),
                     Ty::Bool => typed(Ex::Call(Func::IntOfBool, vec![a.ex]), Ty::Int),
-                    ref t => self.err(
-                        Code::TypeMismatch,
-                        e.span,
-                        format!("`int` takes a number or a bool, found `{t}`"),
-                        "here",
-                        None,
-                    ),
+                    ty => {
+                        let func = "int".to_string();
+                        self.err(ExprProblem::ConversionType { func, ty }, e.span)
+                    }
                 }
             }
             ("double" | "float", 1) => {
@@ -660,13 +568,10 @@ impl Checker<'_, '_> {
                     Ty::Float => Some(a),
                     Ty::Int => Some(to_float(a)),
                     Ty::Bool => typed(Ex::Call(Func::FloatOfBool, vec![a.ex]), Ty::Float),
-                    ref t => self.err(
-                        Code::TypeMismatch,
-                        e.span,
-                        format!("`double` takes a number or a bool, found `{t}`"),
-                        "here",
-                        None,
-                    ),
+                    ty => {
+                        let func = "double".to_string();
+                        self.err(ExprProblem::ConversionType { func, ty }, e.span)
+                    }
                 }
             }
             ("string", 1) => {
@@ -675,13 +580,8 @@ impl Checker<'_, '_> {
             }
             ("contains" | "startsWith" | "endsWith", 2) if method => {
                 if args.iter().any(|a| a.ty != Ty::String) {
-                    return self.err(
-                        Code::TypeMismatch,
-                        e.span,
-                        format!("`{name}` works on strings"),
-                        "here",
-                        None,
-                    );
+                    let func = name.to_string();
+                    return self.err(ExprProblem::StringFunction { func }, e.span);
                 }
                 let f = match name {
                     "contains" => Func::Contains,
@@ -704,11 +604,6 @@ impl Checker<'_, '_> {
                 typed(Ex::Call(f, vec![args.remove(0).ex]), Ty::Int)
             }
             _ => {
-                let shown = if method {
-                    format!(".{name}()")
-                } else {
-                    format!("{name}()")
-                };
                 let known = [
                     "size",
                     "int",
@@ -723,19 +618,13 @@ impl Checker<'_, '_> {
                     "duration",
                     "timestamp",
                 ];
-                let help = did_you_mean(name, known)
-                    .map(|s| format!("did you mean `{s}`?"))
-                    .or_else(|| Some("see the list of functions in docs/language.md; math functions are `math.least`, `math.greatest`, `math.abs`, `math.sqrt`, `math.exp`, `math.log`, `math.sigmoid`".into()));
-                self.err(
-                    Code::UnknownFunction,
-                    e.span,
-                    format!(
-                        "unknown function `{shown}` with {}",
-                        count(c.args.len(), "argument", "arguments")
-                    ),
-                    "here",
-                    help,
-                )
+                let problem = ExprProblem::UnknownFunction {
+                    name: name.to_string(),
+                    method,
+                    args: c.args.len(),
+                    suggestion: did_you_mean(name, known),
+                };
+                self.err(problem, e.span)
             }
         }
     }
@@ -784,13 +673,11 @@ impl Checker<'_, '_> {
                     Ty::List(x.clone())
                 };
                 if !x.accepts(y) && !y.accepts(x) {
-                    return self.err(
-                        Code::TypeMismatch,
-                        e.span,
-                        format!("cannot join {} and {}", a_code(&a.ty), a_code(&b.ty)),
-                        "here",
-                        None,
-                    );
+                    let problem = ExprProblem::ListJoin {
+                        left: a.ty.clone(),
+                        right: b.ty.clone(),
+                    };
+                    return self.err(problem, e.span);
                 }
                 bin(BinOp::ListConcat, a, b, ty)
             }
@@ -801,26 +688,13 @@ impl Checker<'_, '_> {
             ("+", Ty::Duration, Ty::Duration) => bin(BinOp::DurPlusDur, a, b, Ty::Duration),
             ("-", Ty::Duration, Ty::Duration) => bin(BinOp::DurMinusDur, a, b, Ty::Duration),
             (_, x, y) => {
-                let msg = format!("`{sym}` cannot combine `{x}` and `{y}`");
-                let help = if (x.is_numeric() && *y == Ty::Bool)
-                    || (*x == Ty::Bool && y.is_numeric())
-                {
-                    Some("convert the bool with `double(...)` or `int(...)`".to_string())
-                } else if (*x == Ty::String) != (*y == Ty::String) {
-                    Some(
-                        "strings only combine with strings; convert with `string(...)`".to_string(),
-                    )
-                } else {
-                    None
-                };
                 let _ = c;
-                self.err(
-                    Code::TypeMismatch,
-                    e.span,
-                    msg,
-                    &format!("`{x}` {sym} `{y}`"),
-                    help,
-                )
+                let problem = ExprProblem::Arithmetic {
+                    sym: sym.to_string(),
+                    left: x.clone(),
+                    right: y.clone(),
+                };
+                self.err(problem, e.span)
             }
         }
     }
@@ -850,38 +724,18 @@ impl Checker<'_, '_> {
                 (a, b, CmpKind::Any)
             }
             (x, y) => {
-                let sym = &name[1..name.len() - 1];
-                let msg = format!("cannot compare `{x}` with `{y}` using `{sym}`");
-                let (lhs, rhs) = (self.text_of(&c.args[0]), self.text_of(&c.args[1]));
-                let help = match (x, y) {
-                    (Ty::String, t) if t.is_numeric() => Some(format!(
-                        "`{lhs}` is a string: compare it with a string, such as `{lhs} == \"...\"`"
-                    )),
-                    (t, Ty::String) if t.is_numeric() => Some(format!(
-                        "`{rhs}` is a string: compare it with a string, or compare `{lhs}` with a number"
-                    )),
-                    (Ty::Bool, _) | (_, Ty::Bool) => {
-                        Some("compare bools with bools, or convert with `int(...)`".into())
-                    }
-                    _ => None,
+                let problem = ExprProblem::Comparison {
+                    sym: name[1..name.len() - 1].to_string(),
+                    left: x.clone(),
+                    right: y.clone(),
+                    lhs: self.text_of(&c.args[0]),
+                    rhs: self.text_of(&c.args[1]),
                 };
-                return self.err(
-                    Code::TypeMismatch,
-                    e.span,
-                    msg,
-                    &format!("`{x}` {sym} `{y}`"),
-                    help,
-                );
+                return self.err(problem, e.span);
             }
         };
         if ordered && matches!(kind, CmpKind::Bool | CmpKind::Any) {
-            return self.err(
-                Code::TypeMismatch,
-                e.span,
-                format!("`{}` values have no order", a.ty),
-                "here",
-                None,
-            );
+            return self.err(ExprProblem::Unordered { ty: a.ty }, e.span);
         }
         Some(Typed {
             ex: Ex::Cmp(op, kind, Box::new(a.ex), Box::new(b.ex)),
@@ -899,8 +753,11 @@ impl Checker<'_, '_> {
             .iter()
             .fold(Level::Request, |l, a| max_level(l, a.level));
         if let Some(bad) = args.iter().position(|a| !a.ty.is_numeric()) {
-            let msg = format!("`math.{name}` takes numbers, found `{}`", args[bad].ty);
-            return self.err(Code::TypeMismatch, raw[bad].span, msg, "not a number", None);
+            let problem = ExprProblem::MathNotNumber {
+                func: name.to_string(),
+                ty: args[bad].ty.clone(),
+            };
+            return self.err(problem, raw[bad].span);
         }
         let all_int = args.iter().all(|a| a.ty == Ty::Int);
         let typed = |f: Func, args: Vec<Typed>, ty: Ty| {
@@ -947,52 +804,36 @@ impl Checker<'_, '_> {
                     "least", "greatest", "abs", "floor", "ceil", "round", "sqrt", "exp", "log",
                     "sigmoid",
                 ];
-                let help = did_you_mean(name, known).map(|s| format!("did you mean `math.{s}`?"));
-                self.err(
-                    Code::UnknownFunction,
-                    e.span,
-                    format!(
-                        "unknown function `math.{name}` with {}",
-                        count(raw.len(), "argument", "arguments")
-                    ),
-                    "here",
-                    help,
-                )
+                let problem = ExprProblem::UnknownMathFunction {
+                    name: name.to_string(),
+                    args: raw.len(),
+                    suggestion: did_you_mean(name, known),
+                };
+                self.err(problem, e.span)
             }
         }
     }
 
     fn constructor(&mut self, e: &Node, name: &str, arg: &Node) -> Option<Typed> {
         let Kind::Literal(Literal::Str(s)) = &arg.kind else {
-            return self.err(
-                Code::WrongKind,
-                e.span,
-                format!("`{name}` takes a string literal"),
-                "here",
-                None,
-            );
+            let func = name.to_string();
+            return self.err(ExprProblem::ConstructorNotLiteral { func }, e.span);
         };
         if name == "duration" {
             match crate::check::parse_duration(s.as_str()) {
                 Some(d) => lit(Value::Duration(d), Ty::Duration),
-                None => self.err(
-                    Code::InvalidDuration,
-                    arg.span,
-                    format!("invalid duration `{}`", s.as_str()),
-                    "here",
-                    Some("write a number and a unit, such as `8h`, `90m` or `1h30m`".into()),
-                ),
+                None => {
+                    let text = s.as_str().to_string();
+                    self.err(ExprProblem::InvalidDuration { text }, arg.span)
+                }
             }
         } else {
             match s.as_str().parse::<jiff::Timestamp>() {
                 Ok(t) => lit(Value::Timestamp(t), Ty::Timestamp),
-                Err(_) => self.err(
-                    Code::InvalidLiteral,
-                    arg.span,
-                    format!("invalid timestamp `{}`", s.as_str()),
-                    "here",
-                    Some("write an RFC 3339 time such as `2026-01-31T09:00:00Z`".into()),
-                ),
+                Err(_) => {
+                    let text = s.as_str().to_string();
+                    self.err(ExprProblem::InvalidTimestamp { text }, arg.span)
+                }
             }
         }
     }

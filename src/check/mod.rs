@@ -3,10 +3,12 @@
 
 mod checked;
 pub mod expr;
+mod expr_problem;
 mod problem;
 
 use crate::model::contract::ModelCatalog;
 pub use checked::*;
+pub use expr_problem::ExprProblem;
 pub use problem::{LiteralFix, Problem};
 
 use crate::diagnostics::{Diagnostic, did_you_mean};

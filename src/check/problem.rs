@@ -3,7 +3,10 @@
 //! code's documentation (what / why / example / fix, read by `policy explain` and SARIF) is in
 //! the registry, `diagnostics::codes`.
 //!
-//! Expression problems (`check::expr`) still build their diagnostics where they are found.
+//! Expression problems (`check::expr`) are defined the same way by its sibling,
+//! [`super::ExprProblem`] (`check/expr_problem.rs`). The test
+//! `diagnostics::every_typed_problem_follows_the_style_rules` (`tests/it/diagnostics.rs`) holds
+//! the `examples()` of both to the style rules of `diagnostics::style`.
 
 use crate::diagnostics::{Code, Diagnostic, a_code, count};
 use crate::source::Span;
@@ -117,7 +120,8 @@ pub enum Problem {
     ScopeWithoutCandidates {
         attr: bool,
     },
-    /// `by candidate.ATTR` naming no attribute, with the closest one if there is one.
+    /// `by candidate.ATTR`, or `candidate.ATTR` in an expression, naming no attribute, with the
+    /// closest one if there is one.
     UnknownScopeAttribute {
         name: String,
         suggestion: Option<String>,

@@ -169,16 +169,23 @@ fn a_rejected_declaration_is_reported_once() {
 
 #[test]
 fn every_typed_problem_follows_the_style_rules() {
-    use policy_engine::check::Problem;
+    use policy_engine::check::{ExprProblem, Problem};
     use policy_engine::diagnostics::style::{Part, violations};
+    // Every problem the checker reports, expressions included: (code, message, help, labels).
+    let checker = Problem::examples()
+        .into_iter()
+        .map(|p| (p.code(), p.message(), p.help(), p.labels()));
+    let exprs = ExprProblem::examples()
+        .into_iter()
+        .map(|p| (p.code(), p.message(), p.help(), p.labels()));
     let mut broken = Vec::new();
-    for p in Problem::examples() {
-        let mut texts = vec![(Part::Message, p.message())];
-        texts.extend(p.help().map(|h| (Part::Help, h)));
-        texts.extend(p.labels().into_iter().map(|l| (Part::Label, l.to_string())));
+    for (code, message, help, labels) in checker.chain(exprs) {
+        let mut texts = vec![(Part::Message, message)];
+        texts.extend(help.map(|h| (Part::Help, h)));
+        texts.extend(labels.into_iter().map(|l| (Part::Label, l)));
         for (part, text) in texts {
             for v in violations(&text, part) {
-                broken.push(format!("{:?} {part:?}: {v}: {text}", p.code()));
+                broken.push(format!("{code:?} {part:?}: {v}: {text}"));
             }
         }
     }
