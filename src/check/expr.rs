@@ -1,5 +1,5 @@
-//! CEL → typed [`Ex`]. Parses with the `cel` crate, then resolves every name and types every
-//! node. CEL as shipped does not promote ints to floats (`1 + 1.5` fails at run time); this
+//! CEL → typed [`Ex`]. Takes the tree `syntax` parsed once ([`crate::syntax::cel`]), resolves
+//! every name and types every node. CEL as shipped does not promote ints to floats (`1 + 1.5` fails at run time); this
 //! language defines promotion instead: where an int meets a float, the int becomes a float.
 //!
 //! The interpreter of the `cel` crate is not used to evaluate: it resolves variables by name at
