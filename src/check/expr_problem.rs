@@ -416,14 +416,13 @@ impl ExprProblem {
 
     /// The diagnostic, its labels on `spans` in order (primary first).
     pub fn at(&self, spans: &[Span]) -> Diagnostic {
-        let mut d = Diagnostic::new(self.code(), self.message());
-        for (span, label) in spans.iter().zip(self.labels()) {
-            d = d.label(*span, label);
-        }
-        if let Some(h) = self.help() {
-            d = d.help(h);
-        }
-        d
+        super::problem::diagnostic(
+            self.code(),
+            self.message(),
+            self.labels(),
+            self.help(),
+            spans,
+        )
     }
 
     /// One instance of every variant (and of every help), for the test that checks every

@@ -11,6 +11,25 @@
 use crate::diagnostics::{Code, Diagnostic, a_code, count};
 use crate::source::Span;
 
+/// A typed problem's diagnostic: its message, each label on its span in order (primary first),
+/// and its help. Shared by [`Problem::at`] and [`super::ExprProblem::at`].
+pub(crate) fn diagnostic(
+    code: Code,
+    message: String,
+    labels: Vec<String>,
+    help: Option<String>,
+    spans: &[Span],
+) -> Diagnostic {
+    let mut d = Diagnostic::new(code, message);
+    for (span, label) in spans.iter().zip(labels) {
+        d = d.label(*span, label);
+    }
+    if let Some(h) = help {
+        d = d.help(h);
+    }
+    d
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Problem {
     /// A name declared twice in one scope: labels the repeat, then the first.
@@ -712,14 +731,13 @@ impl Problem {
 
     /// The diagnostic, its labels on `spans` in order (primary first).
     pub fn at(&self, spans: &[Span]) -> Diagnostic {
-        let mut d = Diagnostic::new(self.code(), self.message());
-        for (span, label) in spans.iter().zip(self.labels()) {
-            d = d.label(*span, label);
-        }
-        if let Some(h) = self.help() {
-            d = d.help(h);
-        }
-        d
+        diagnostic(
+            self.code(),
+            self.message(),
+            self.labels(),
+            self.help(),
+            spans,
+        )
     }
 
     /// One instance of every variant, for the test that checks every message against the
