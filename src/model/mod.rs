@@ -24,9 +24,10 @@ pub struct LoadedModel {
     /// blake3 of the file, part of a policy's revision.
     pub digest: String,
     plan: Plan,
-    /// A file that is one `TreeEnsembleClassifier` fed by the input (XGBoost, sklearn exports):
-    /// its probabilities are computed without tract's plan, which costs more than the trees at
-    /// batch 1. Same operator, same results; everything else runs through the plan.
+    /// An output that is a `TreeEnsembleClassifier`'s probabilities fed by the input alone
+    /// (XGBoost, LightGBM and sklearn exports): computed without tract's plan, which costs more
+    /// than the trees at batch 1 (and is built at opt-level 0 in the `release` profile). Same
+    /// operator, same results; every other output runs through the plan.
     direct: Option<(Arc<ops::Classifier>, usize)>,
     width: usize,
     /// ONNX operators of the file (`domain:op_type`), for `policy model inspect`.
@@ -281,18 +282,22 @@ impl LoadedModel {
 /// The classifier and its probabilities output index, when the optimized model is exactly
 /// input → `TreeEnsembleClassifier` → (label, probabilities).
 fn direct_classifier(typed: &TypedModel) -> Option<(Arc<ops::Classifier>, usize)> {
-    let outputs = typed.output_outlets().ok()?;
-    let node = typed.node(outputs.first()?.node);
-    let op = node.op_as::<ops::TreeEnsembleClassifierOp>()?;
-    let fed_by_input = node.inputs.len() == 1
-        && typed
-            .input_outlets()
-            .ok()?
-            .first()
-            .is_some_and(|i| *i == node.inputs[0]);
-    let same_node = outputs.iter().all(|o| o.node == node.id);
-    let probs = outputs.iter().position(|o| o.slot == 1)?;
-    (fed_by_input && same_node && typed.nodes().len() == 2).then(|| (op.0.clone(), probs))
+    // An output that is exactly a classifier's probabilities (its slot 1), computed from the
+    // model's input alone, is served without the plan whatever else the graph computes: the
+    // LightGBM exports of onnxmltools add `Identity`, a `Mul` by one and a `Cast` of the labels,
+    // which tract's optimiser folds or leaves on the other output.
+    let input = *typed.input_outlets().ok()?.first()?;
+    typed
+        .output_outlets()
+        .ok()?
+        .iter()
+        .enumerate()
+        .find_map(|(index, outlet)| {
+            let node = typed.node(outlet.node);
+            let op = node.op_as::<ops::TreeEnsembleClassifierOp>()?;
+            let fed_by_input = node.inputs.len() == 1 && node.inputs[0] == input;
+            (outlet.slot == 1 && fed_by_input).then(|| (op.0.clone(), index))
+        })
 }
 
 /// One output of a model run.
