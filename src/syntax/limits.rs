@@ -23,16 +23,18 @@ use crate::diagnostics::{Code, Diagnostic};
 use crate::source::{SourceId, Span};
 
 /// The most brackets open at once in one file. Real policies open about five (`policy {`,
-/// `context {`, a record field's `{`, a `list<`, a call's `(`); 64 leaves room for anything
-/// written by hand or generated, and stays well below the `cel` parser's own recursion limit
-/// (96 nested expressions), so a deep expression gets this diagnostic and not the parser's.
-pub const MAX_NESTING: usize = 64;
+/// `context {`, a record field's `{`, a `list<`, a call's `(`); 32 leaves room for anything
+/// written by hand or generated, stays well below the `cel` parser's own recursion limit (96
+/// nested expressions), so a deep expression gets this diagnostic and not the parser's, and
+/// keeps the parser's recursion (about a dozen grammar rules per parenthesis) within a 2 MiB
+/// stack in a debug build.
+pub const MAX_NESTING: usize = 32;
 
 /// The most tokens in one expression (names, numbers, strings, operators and brackets each
 /// count one). The longest expressions of real policies (a score blending a dozen weighted
-/// terms, a guard with ten clauses) have one or two hundred; 1 000 is five times that, and an
-/// expression of 1 000 tokens still goes through every pass on a 2 MiB stack in a debug build.
-pub const MAX_EXPRESSION_TOKENS: usize = 1000;
+/// terms, a guard with ten clauses) have fewer than a hundred; 256 is well above that, and an
+/// expression of 256 tokens still goes through every pass on a 2 MiB stack in a debug build.
+pub const MAX_EXPRESSION_TOKENS: usize = 256;
 
 /// What a bracket on the scan's stack is.
 #[derive(Clone, Copy, PartialEq)]
@@ -152,7 +154,7 @@ mod tests {
         let lists = "list<".repeat(MAX_NESTING + 1);
         assert!(nesting(src(), &lists).is_err());
         assert!(nesting(src(), &"a < b ".repeat(1000)).is_ok());
-        let closed = format!("{}int{}", "list<".repeat(40), ">".repeat(40)).repeat(3);
+        let closed = format!("{}int{}", "list<".repeat(20), ">".repeat(20)).repeat(3);
         assert!(nesting(src(), &closed).is_ok());
     }
 
@@ -161,11 +163,15 @@ mod tests {
         let span = Span::new(src(), 10, 10 + 4000);
         let chain = |n: usize| vec!["a"; n].join(" + ");
         // n terms are 2n - 1 tokens.
-        assert!(expression(&chain(500), span).is_ok());
-        let d = expression(&chain(501), span).unwrap_err();
+        let terms = MAX_EXPRESSION_TOKENS / 2;
+        assert!(expression(&chain(terms), span).is_ok());
+        let d = expression(&chain(terms + 1), span).unwrap_err();
         assert_eq!(d.code, Code::ExpressionTooLong);
-        // Token 1001 is the 501st `a`, at byte 4 * 500 of the text.
-        assert_eq!(d.primary_span().map(|s| s.start), Some(10 + 2000));
+        // The token one too many is the last `a`, at byte 4 * terms of the text.
+        assert_eq!(
+            d.primary_span().map(|s| s.start),
+            Some(10 + 4 * terms as u32)
+        );
         let hidden = format!("(a # {})", chain(600));
         assert!(expression(&hidden, span).is_err());
         // A long string is one token.
