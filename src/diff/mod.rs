@@ -425,8 +425,10 @@ fn input_details(a: &[String], b: &[String]) -> Vec<Detail> {
 /// have no changes.
 pub fn diff_policy(old: &ast::Policy, new: &ast::Policy) -> Vec<Change> {
     let (a, b) = (entries(old), entries(new));
-    fn index(es: &[Entry]) -> (HashMap<(Kind, &str), Vec<usize>>, Vec<usize>) {
-        let mut by_key: HashMap<(Kind, &str), Vec<usize>> = HashMap::new();
+    /// Each (kind, name)'s entries, and each entry's occurrence among those of its key.
+    type ByKey<'e> = HashMap<(Kind, &'e str), Vec<usize>>;
+    fn index(es: &[Entry]) -> (ByKey<'_>, Vec<usize>) {
+        let mut by_key: ByKey<'_> = HashMap::new();
         let occurrence: Vec<usize> = es
             .iter()
             .enumerate()
@@ -440,7 +442,7 @@ pub fn diff_policy(old: &ast::Policy, new: &ast::Policy) -> Vec<Change> {
     }
     let (a_by_key, a_occurrence) = index(&a);
     let (b_by_key, b_occurrence) = index(&b);
-    let counterpart = |by_key: &HashMap<(Kind, &str), Vec<usize>>, e: &Entry, k: usize| {
+    let counterpart = |by_key: &ByKey<'_>, e: &Entry, k: usize| {
         by_key
             .get(&(e.kind, e.name.as_str()))
             .and_then(|v| v.get(k))

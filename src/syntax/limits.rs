@@ -130,6 +130,7 @@ pub fn expression(text: &str, span: Span) -> Result<(), Box<Diagnostic>> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may panic
 mod tests {
     use super::*;
 

@@ -283,7 +283,7 @@ proptest::proptest! {
         let want = format!("wide.policy:{}:{}:", loc.line, loc.column);
         proptest::prop_assert!(short.starts_with(&want), "{} does not start with {}", short, want);
         let _ = diagnostics::to_json(&d, &sources);
-        let _ = diagnostics::render_github(&[d.clone()], &sources, None);
+        let _ = diagnostics::render_github(std::slice::from_ref(&d), &sources, None);
         let _ = diagnostics::to_sarif(&[d], &sources, None);
     }
 }
