@@ -146,6 +146,11 @@ thread_local! {
     pub static PARSES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
+/// Stack the `cel` parser must have left to run in place (see [`parse`]).
+const PARSER_RED_ZONE: usize = 4 * 1024 * 1024;
+/// Stack it runs on otherwise.
+const PARSER_STACK: usize = 16 * 1024 * 1024;
+
 /// Parses the expression `text`, which sits at `span` in its file.
 ///
 /// The parser is third-party code fed user input: a panic inside it becomes an error, never a
@@ -154,8 +159,15 @@ pub fn parse(text: &str, span: Span) -> Result<Node, SyntaxError> {
     #[cfg(test)]
     PARSES.with(|n| n.set(n.get() + 1));
     let owned = text.to_string();
-    let result =
-        std::panic::catch_unwind(move || cel::parser::Parser::new().parse_with_source_info(&owned));
+    // The parser (ANTLR) recurses through a dozen rules per bracket, with large frames in a
+    // debug build: 31 nested parentheses need more than a 2 MiB thread has. `stacker` (the
+    // crate rustc grows its own stack with) runs it on a fresh 16 MiB stack when less than
+    // 4 MiB is left, so the bounded nesting `syntax::limits` allows parses on any thread.
+    let result = std::panic::catch_unwind(move || {
+        stacker::maybe_grow(PARSER_RED_ZONE, PARSER_STACK, || {
+            cel::parser::Parser::new().parse_with_source_info(&owned)
+        })
+    });
     match result {
         Ok(Ok((e, info))) => Ok(Convert {
             text,

@@ -11,6 +11,7 @@ mod diff;
 mod docs;
 mod fmt;
 mod graph;
+mod hostile;
 mod model_corpus;
 mod notifications;
 mod policies;
