@@ -14,6 +14,7 @@ mod graph;
 mod model_corpus;
 mod notifications;
 mod policies;
+mod reload;
 mod server;
 mod syntax;
 mod testing;
