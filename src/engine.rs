@@ -482,9 +482,9 @@ fn note_mid_write(build: &mut Build, good: &HashMap<PathBuf, usize>) {
         let Some(file) = d.primary_span().and_then(|s| build.sources.get(s.source)) else {
             continue;
         };
-        if !good
+        if good
             .get(&file.path)
-            .is_some_and(|&len| file.text.len() < len)
+            .is_none_or(|&len| file.text.len() >= len)
         {
             continue;
         }
