@@ -100,23 +100,37 @@ pub trait ModelSource: Send + Sync {
 #[derive(Debug, Clone)]
 pub struct FsPolicies {
     paths: Vec<PathBuf>,
+    max_bytes: u64,
 }
 
 impl FsPolicies {
+    /// Files of at most [`MAX_POLICY_BYTES`].
     pub fn new(paths: Vec<PathBuf>) -> Self {
-        FsPolicies { paths }
+        FsPolicies {
+            paths,
+            max_bytes: MAX_POLICY_BYTES,
+        }
+    }
+    /// The same source, reading files of at most `limit` bytes (a larger one is reported at
+    /// that file, unread).
+    pub fn max_bytes(mut self, limit: u64) -> Self {
+        self.max_bytes = limit;
+        self
     }
 }
 
 impl PolicySource for FsPolicies {
     fn read_policies(&self) -> Result<SourceMap, LoadError> {
-        read_policy_files(&self.paths).map_err(|e| LoadError::Policies(e.to_string()))
+        read_policy_files_within(&self.paths, self.max_bytes)
+            .map_err(|e| LoadError::Policies(e.to_string()))
     }
 }
 
-/// The largest policy file read; a larger one is reported at that file, unread.
+/// The largest policy file read by default (`FsPolicies::max_bytes` and `policy serve
+/// --max-policy-bytes` change it); a larger one is reported at that file, unread.
 pub const MAX_POLICY_BYTES: u64 = 4 << 20;
-/// The largest model file read; a larger one is reported at its binding, unread.
+/// The largest model file read by default (`FsModels::max_bytes` and `policy serve
+/// --max-model-bytes` change it); a larger one is reported at its binding, unread.
 pub const MAX_MODEL_BYTES: u64 = 512 << 20;
 
 /// Every `.policy` file under the given files and directories, sorted, read into a source map.
@@ -125,6 +139,11 @@ pub const MAX_MODEL_BYTES: u64 = 512 << 20;
 /// one that does not, or cannot be read, or is not UTF-8, is added unread and reported by
 /// `compile::build` as `P0003`, so its bytes never reach a diagnostic.
 pub fn read_policy_files(paths: &[PathBuf]) -> std::io::Result<SourceMap> {
+    read_policy_files_within(paths, MAX_POLICY_BYTES)
+}
+
+/// [`read_policy_files`] with files of at most `limit` bytes.
+pub fn read_policy_files_within(paths: &[PathBuf], limit: u64) -> std::io::Result<SourceMap> {
     let mut files = Vec::new();
     for p in paths {
         let root = std::fs::canonicalize(p)?;
@@ -136,7 +155,7 @@ pub fn read_policy_files(paths: &[PathBuf]) -> std::io::Result<SourceMap> {
     files.dedup_by(|a, b| a.0 == b.0);
     let mut map = SourceMap::new();
     for (f, root) in files {
-        match read_confined(&root, &f, MAX_POLICY_BYTES).map(String::from_utf8) {
+        match read_confined(&root, &f, limit).map(String::from_utf8) {
             Ok(Ok(text)) => map.add(f, text),
             Ok(Err(_)) => map.add_unreadable(f, "the file is not UTF-8"),
             Err(why) => map.add_unreadable(f, &why.to_string()),
@@ -210,11 +229,22 @@ pub fn read_confined(root: &Path, path: &Path, limit: u64) -> Result<Vec<u8>, Re
 #[derive(Debug, Clone)]
 pub struct FsModels {
     dir: PathBuf,
+    max_bytes: u64,
 }
 
 impl FsModels {
+    /// Files of at most [`MAX_MODEL_BYTES`].
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        FsModels { dir: dir.into() }
+        FsModels {
+            dir: dir.into(),
+            max_bytes: MAX_MODEL_BYTES,
+        }
+    }
+    /// The same source, reading files of at most `limit` bytes (a larger one is reported at
+    /// its binding, unread).
+    pub fn max_bytes(mut self, limit: u64) -> Self {
+        self.max_bytes = limit;
+        self
     }
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -223,8 +253,8 @@ impl FsModels {
 
 impl ModelSource for FsModels {
     /// A model resolves inside the models directory (after symlinks), is a regular file and
-    /// holds at most [`MAX_MODEL_BYTES`]; an absolute path, `..` or a symlink out of the
-    /// directory is refused at its binding.
+    /// holds at most its limit ([`MAX_MODEL_BYTES`] unless set); an absolute path, `..` or a
+    /// symlink out of the directory is refused at its binding.
     fn read_model(&self, file: &str) -> Result<ModelFile, LoadError> {
         let path = self.dir.join(file);
         if !path.exists() {
@@ -236,7 +266,7 @@ impl ModelSource for FsModels {
         };
         let root = std::fs::canonicalize(&self.dir)
             .map_err(|e| unreadable(ReadError::io(&self.dir, e)))?;
-        let bytes = read_confined(&root, &path, MAX_MODEL_BYTES).map_err(unreadable)?;
+        let bytes = read_confined(&root, &path, self.max_bytes).map_err(unreadable)?;
         Ok(ModelFile { path, bytes })
     }
 }

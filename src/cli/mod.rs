@@ -92,9 +92,8 @@ pub fn usage_error(msg: impl std::fmt::Display) -> u8 {
 /// Reads the clock: the one place the CLI takes `now` from when `--now` is absent.
 pub fn now_or(flag: Option<&str>) -> Result<jiff::Timestamp, String> {
     match flag {
-        Some(s) => s
-            .parse()
-            .map_err(|e| format!("--now `{s}` is not an RFC 3339 time: {e}")),
+        Some(s) => policy_engine::eval::request::parse_timestamp(s)
+            .map_err(|e| format!("--now `{s}` is {e}")),
         None => Ok(jiff::Timestamp::now()),
     }
 }

@@ -25,6 +25,17 @@ pub struct Args {
     /// Quiet time, in milliseconds, after a change before the set is reloaded
     #[arg(long, default_value_t = 100)]
     debounce_ms: u64,
+    // ---- reload limits (issue 15) ----
+    /// Largest policy file read, in bytes (a larger one is a diagnostic at the file)
+    #[arg(long, default_value_t = policy_engine::loader::MAX_POLICY_BYTES)]
+    max_policy_bytes: u64,
+    /// Largest model file read, in bytes (a larger one is a diagnostic at its binding)
+    #[arg(long, default_value_t = policy_engine::loader::MAX_MODEL_BYTES)]
+    max_model_bytes: u64,
+    /// Longest a reload may take, in seconds; a longer one is reported and abandoned, and the
+    /// previous set stays
+    #[arg(long, default_value_t = 60)]
+    reload_timeout_secs: u64,
 }
 
 pub fn run(a: Args) -> u8 {
@@ -41,6 +52,11 @@ pub fn run(a: Args) -> u8 {
     config.decision_log = a.decision_log.as_deref().map(LogTarget::parse);
     config.body_limit = a.body_limit;
     config.debounce = std::time::Duration::from_millis(a.debounce_ms);
+    config.limits = policy_engine::engine::Limits {
+        max_policy_bytes: a.max_policy_bytes,
+        max_model_bytes: a.max_model_bytes,
+        reload_budget: std::time::Duration::from_secs(a.reload_timeout_secs),
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -14,6 +14,50 @@ pub struct FieldError {
     pub message: String,
 }
 
+/// Why a string is not a timestamp a decision can use.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TimestampError {
+    /// Not an RFC 3339 time at all; `reason` is jiff's.
+    #[error("not an RFC 3339 time: {reason}")]
+    NotRfc3339 { reason: String },
+    /// A well-formed RFC 3339 time outside what a timestamp can hold (about years -9999 to
+    /// 9999, minus the largest offset at either end): `9999-12-31T23:59:59Z` is one.
+    #[error(
+        "an RFC 3339 time outside the supported range, {} to {}",
+        TimestampError::min(),
+        TimestampError::max()
+    )]
+    OutOfRange,
+}
+
+impl TimestampError {
+    /// The earliest supported instant (a whole second).
+    pub fn min() -> String {
+        jiff::Timestamp::MIN
+            .strftime("%Y-%m-%dT%H:%M:%SZ")
+            .to_string()
+    }
+    /// The latest supported instant, to the second (it ends in .999999999).
+    pub fn max() -> String {
+        jiff::Timestamp::MAX
+            .strftime("%Y-%m-%dT%H:%M:%SZ")
+            .to_string()
+    }
+}
+
+/// Parses an RFC 3339 time, telling a malformed one from a well-formed one out of range (jiff
+/// reports both as a parse error; the second is told apart by parsing the string's pieces,
+/// which checks its syntax but not the range of the instant it names).
+pub fn parse_timestamp(text: &str) -> Result<jiff::Timestamp, TimestampError> {
+    text.parse::<jiff::Timestamp>()
+        .map_err(|e| match jiff::fmt::temporal::Pieces::parse(text) {
+            Ok(p) if p.time().is_some() && p.offset().is_some() => TimestampError::OutOfRange,
+            _ => TimestampError::NotRfc3339 {
+                reason: e.to_string(),
+            },
+        })
+}
+
 /// Validates `json` against a context record. Unknown fields are ignored (a router passes one
 /// body to several policies); missing required fields and wrong types are errors.
 pub fn validate(ty: &RecordTy, json: &serde_json::Value) -> Result<Value, Vec<FieldError>> {
@@ -99,8 +143,20 @@ fn value(ty: &Ty, v: &serde_json::Value, path: &str, errors: &mut Vec<FieldError
         Ty::String => v
             .as_str()
             .map_or_else(|| bad("a string"), |s| Value::Str(Arc::from(s))),
-        Ty::Timestamp => match v.as_str().map(str::parse::<jiff::Timestamp>) {
+        Ty::Timestamp => match v.as_str().map(parse_timestamp) {
             Some(Ok(t)) => Value::Timestamp(t),
+            Some(Err(TimestampError::OutOfRange)) => {
+                errors.push(FieldError {
+                    path: path.to_string(),
+                    expected: ty.to_string(),
+                    message: format!(
+                        "expected a timestamp from {} to {}, found one outside that range",
+                        TimestampError::min(),
+                        TimestampError::max()
+                    ),
+                });
+                Value::Null
+            }
             _ => bad("an RFC 3339 timestamp string"),
         },
         Ty::Duration => bad("a duration"),
@@ -130,6 +186,61 @@ pub fn context_schema(ty: &RecordTy) -> serde_json::Value {
         );
     }
     schema
+}
+
+/// A policy's context schema: [`context_schema`], with the field the subject reads its time zone
+/// from (`subject … zone FIELD`) described as what it must hold: a plain `string` there said any
+/// string would do, while one that is not an IANA name is a 422.
+pub fn policy_context_schema(c: &crate::check::CheckedPolicy) -> serde_json::Value {
+    let mut schema = context_schema(&c.context);
+    if let Some(crate::check::Subject {
+        zone: crate::check::Zone::Field(path),
+        ..
+    }) = &c.subject
+    {
+        describe_zone(&mut schema, &c.context, path);
+    }
+    schema
+}
+
+/// What a time-zone field accepts, as the decision validates it.
+pub const ZONE_DESCRIPTION: &str = "the subject's time zone: an IANA time zone name from the tz database, such as `Europe/Paris` or `UTC`; any other string is rejected (422, `unknown time zone`)";
+
+/// Adds the description and examples of a time-zone field to the schema of the field at `path`
+/// (indices into nested records, as `Zone::Field`).
+fn describe_zone(schema: &mut serde_json::Value, ty: &RecordTy, path: &[u16]) {
+    let Some((&first, rest)) = path.split_first() else {
+        return;
+    };
+    let Some(field) = ty.fields.get(first as usize) else {
+        return;
+    };
+    let Some(mut node) = schema
+        .get_mut("properties")
+        .and_then(|p| p.get_mut(&field.name))
+    else {
+        return;
+    };
+    if field.optional {
+        // `{"anyOf": [schema, {"type": "null"}]}`
+        match node.get_mut("anyOf").and_then(|a| a.get_mut(0)) {
+            Some(inner) => node = inner,
+            None => return,
+        }
+    }
+    match (&field.ty, rest.is_empty()) {
+        (Ty::String, true) => {
+            if let serde_json::Value::Object(m) = node {
+                m.insert("description".into(), ZONE_DESCRIPTION.into());
+                m.insert(
+                    "examples".into(),
+                    serde_json::json!(["Europe/Paris", "America/New_York", "Asia/Kolkata", "UTC"]),
+                );
+            }
+        }
+        (Ty::Record(rt), false) => describe_zone(node, rt, rest),
+        _ => {}
+    }
 }
 
 fn record_schema(ty: &RecordTy) -> serde_json::Value {

@@ -35,8 +35,16 @@ impl DecideRequest {
         let mut errors = Vec::new();
         let now = match context.remove("now") {
             None | Some(Value::Null) => None,
-            Some(v) => match v.as_str().map(str::parse::<Timestamp>) {
+            Some(v) => match v.as_str().map(crate::eval::request::parse_timestamp) {
                 Some(Ok(t)) => Some(t),
+                Some(Err(why @ crate::eval::request::TimestampError::OutOfRange)) => {
+                    errors.push(FieldError {
+                        path: format!("{prefix}.now"),
+                        expected: "timestamp".into(),
+                        message: format!("expected a timestamp, found {why}"),
+                    });
+                    None
+                }
                 _ => {
                     errors.push(FieldError {
                         path: format!("{prefix}.now"),

@@ -298,7 +298,7 @@ pub async fn policy_schema(
     let p = graph
         .policy(&name)
         .ok_or_else(|| ApiError::unknown_policy(&name))?;
-    let mut schema = crate::eval::context_schema(&p.checked.context);
+    let mut schema = crate::eval::request::policy_context_schema(&p.checked);
     schema["title"] = json!(format!("context of policy `{name}`"));
     schema["description"] = json!(format!(
         "The body of `POST /v1/decide/{name}` (revision {}). `now` and `explain` are taken out before the context is validated; other unknown fields are ignored.",

@@ -43,6 +43,8 @@ pub struct Config {
     pub outcome_capacity: usize,
     /// How long the directories must be quiet before a reload.
     pub debounce: Duration,
+    /// File sizes and the time a reload may take.
+    pub limits: crate::engine::Limits,
 }
 
 impl Config {
@@ -56,6 +58,7 @@ impl Config {
             log_queue: 65_536,
             outcome_capacity: 100_000,
             debounce: Duration::from_millis(100),
+            limits: crate::engine::Limits::default(),
         }
     }
 }
@@ -95,10 +98,11 @@ impl AppState {
             metrics.log_dropped.clone(),
         )?;
         Ok(Arc::new(AppState {
-            engine: Engine::with_ledger(
+            engine: Engine::with_limits(
                 vec![config.policies.clone()],
                 config.models.clone(),
                 ledger,
+                config.limits,
             ),
             metrics,
             log,

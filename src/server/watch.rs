@@ -22,6 +22,16 @@
 //!   the reload, so a change inside the new target during the reload is seen and reloaded too.
 //!
 //! Access events (including the reload's own reads) never trigger a reload, nor delay one.
+//! A panic in `on_change` is caught and logged: the watcher thread outlives any one reload.
+//!
+//! What saves look like here (each is a test in `tests/it/reload.rs`; ARCHITECTURE.md has the
+//! table): a rename over the file (vim, JetBrains, `mv`) is a create of a temporary name and a
+//! rename, one burst; an in-place write (VS Code, `>`) is a truncate and writes, one burst when
+//! fast; a truncate then a write slower than the debounce is two or more settled changes, the
+//! first of which sees an empty or partial file, which `Engine::reload` refuses (the old set
+//! stays) and the next of which sees the written file; `git checkout` is an unlink and a create
+//! per file, one burst unless it takes over 20 debounce intervals; a symlink swap (a Kubernetes
+//! ConfigMap's `..data`, or the watched path itself) is one rename.
 
 use super::AppState;
 use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher as _};
@@ -185,7 +195,15 @@ fn run(
         }
         if debouncer.due(Instant::now()) {
             rewatch(&mut watcher, roots, &mut seen);
-            on_change();
+            // The watcher outlives any one reload: a panic in one is logged, and the next
+            // change reloads again. (`Engine::reload` already turns a panic in a build into a
+            // reload error; this catches one anywhere else in `on_change`.)
+            let reloaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(&mut on_change));
+            if reloaded.is_err() {
+                tracing::error!(
+                    "a reload panicked; the watcher goes on and reloads on the next change"
+                );
+            }
         }
     }
 }

@@ -15,6 +15,7 @@ mod hostile;
 mod model_corpus;
 mod notifications;
 mod policies;
+mod reload;
 mod server;
 mod syntax;
 mod testing;
