@@ -1017,42 +1017,49 @@ impl<'a> PolicyChecker<'a> {
                 out
             })
             .collect();
-        // Kahn's algorithm, keeping declaration order among ready nodes.
+        // A depth-first search in declaration order, with an explicit stack rather than
+        // recursion: a chain of thousands of values (`let a2 = a1`, `let a3 = a2`, ...) must not
+        // overflow the thread's stack (issue 15, "stack overflow").
         let mut state = vec![0u8; defs.len()]; // 0 new, 1 visiting, 2 done
         let mut order = Vec::new();
         let mut cyclic = false;
-        fn visit(
-            i: usize,
-            deps: &[Vec<usize>],
-            state: &mut [u8],
-            order: &mut Vec<usize>,
-            stack: &mut Vec<usize>,
-        ) -> Option<Vec<usize>> {
-            if state[i] == 2 {
+        // The first cycle reachable from `root`, as the nodes on the search path.
+        let visit = |root: usize, state: &mut [u8], order: &mut Vec<usize>| -> Option<Vec<usize>> {
+            // (node, index of the next dependency to look at); the path is the stack's nodes.
+            let mut stack: Vec<(usize, usize)> = Vec::new();
+            if state[root] == 2 {
                 return None;
             }
-            if state[i] == 1 {
-                let start = stack.iter().position(|&s| s == i).unwrap_or(0);
-                return Some(stack[start..].to_vec());
-            }
-            state[i] = 1;
-            stack.push(i);
-            for &d in &deps[i] {
+            state[root] = 1;
+            stack.push((root, 0));
+            while let Some(top) = stack.last_mut() {
+                let i = top.0;
+                let Some(&d) = deps[i].get(top.1) else {
+                    stack.pop();
+                    state[i] = 2;
+                    order.push(i);
+                    continue;
+                };
+                top.1 += 1;
                 if d == i {
                     return Some(vec![i]);
                 }
-                if let Some(c) = visit(d, deps, state, order, stack) {
-                    return Some(c);
+                match state[d] {
+                    2 => {}
+                    1 => {
+                        let start = stack.iter().position(|&(s, _)| s == d).unwrap_or(0);
+                        return Some(stack[start..].iter().map(|&(s, _)| s).collect());
+                    }
+                    _ => {
+                        state[d] = 1;
+                        stack.push((d, 0));
+                    }
                 }
             }
-            stack.pop();
-            state[i] = 2;
-            order.push(i);
             None
-        }
+        };
         for i in 0..defs.len() {
-            let mut stack = Vec::new();
-            if let Some(cycle) = visit(i, &deps, &mut state, &mut order, &mut stack) {
+            if let Some(cycle) = visit(i, &mut state, &mut order) {
                 cyclic = true;
                 let names = cycle.iter().chain(cycle.first());
                 let problem = Problem::ValueCycle {

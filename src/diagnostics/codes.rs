@@ -111,6 +111,26 @@ codes! {
          produce it, so it has no fixture.\n\nExample:\n    internal formatter error: the \
          output means something else; the file was left unchanged\nFix: report it with the \
          file that triggers it, and keep the file as it is until a fixed version is released.";
+    NestedTooDeeply = "P0005", "nested-too-deeply", Error,
+        "brackets, records or `list<` types are nested more than 64 levels deep",
+        "Every pass over a policy (parsing, checking, formatting, graphing, diffing, evaluating) \
+         follows its nesting, and a file nested thousands of levels deep would exhaust the \
+         stack of the process or of the server's reload thread. So at most 64 brackets (`(`, \
+         `[`, `{`, and the `<` of `list<`) may be open at once, far more than any policy needs; \
+         the file is rejected before it is parsed.\n\nExample:\n    \
+         context { a: { b: { c: { d: { ... } } } } }   # 65 records deep\n\
+         Fix: flatten the structure, or name an inner part with a `let` value:\n    \
+         context { a_b_c: { d: int } }";
+    ExpressionTooLong = "P0006", "expression-too-long", Error,
+        "one expression has more than 1 000 tokens",
+        "An expression is parsed into a tree as deep as it is long (`a + b + c + ...` is a chain), \
+         and every pass over the tree follows it, so an expression of thousands of terms would \
+         exhaust the stack. Names, numbers, strings, operators and brackets each count as one \
+         token; 1 000 is several times the longest expression of a real policy.\n\n\
+         Example:\n    let total = f1 + f2 + f3 + ... + f600\n\
+         Fix: split it into `let` values that each compute a part, and combine them:\n    \
+         let part1 = f1 + ... + f300\n    let part2 = f301 + ... + f600\n    \
+         let total = part1 + part2";
     UnknownName = "P1001", "unknown-name", Error,
         "an expression refers to a name that is not declared",
         "Every name in an expression must be a context field, a param, a `let` value, a model, \

@@ -230,20 +230,41 @@ struct MietteView {
     message: String,
     help: Option<String>,
     labels: Vec<miette::LabeledSpan>,
-    source: Option<miette::NamedSource<String>>,
+    source: Option<Shown>,
+}
+
+/// The source miette is shown: the file itself, or, when a line is too long to show whole,
+/// the file with its long lines clipped around the labels ([`Clipped`]).
+enum Shown {
+    Whole(miette::NamedSource<String>),
+    Clipped(Clipped),
 }
 
 impl MietteView {
     fn new(d: &Diagnostic, sources: &SourceMap) -> Self {
         let primary = d.primary_span();
         let file = primary.and_then(|s| sources.get(s.source));
-        let labels = d
+        let shown: Vec<&Label> = d
             .labels
             .iter()
+            .filter(|l| Some(l.span.source) == primary.map(|p| p.source))
+            .collect();
+        let spans: Vec<(usize, usize)> = shown
+            .iter()
+            .map(|l| (l.span.start as usize, l.span.end as usize))
+            .collect();
+        let clipped =
+            file.and_then(|f| Clipped::new(&f.path.display().to_string(), &f.text, &spans));
+        let labels = shown
+            .iter()
+            .zip(&spans)
             .enumerate()
-            .filter(|(_, l)| Some(l.span.source) == primary.map(|p| p.source))
-            .map(|(i, l)| {
-                let span = miette::SourceSpan::new((l.span.start as usize).into(), l.span.len());
+            .map(|(i, (l, &(start, end)))| {
+                let (start, end) = match &clipped {
+                    Some(c) => (c.to_shown(start), c.to_shown(end)),
+                    None => (start, end),
+                };
+                let span = miette::SourceSpan::new(start.into(), end.saturating_sub(start));
                 if i == 0 {
                     miette::LabeledSpan::new_primary_with_span(l.message.clone(), span)
                 } else {
@@ -251,6 +272,15 @@ impl MietteView {
                 }
             })
             .collect();
+        let source = match clipped {
+            Some(c) => Some(Shown::Clipped(c)),
+            None => file.map(|f| {
+                Shown::Whole(miette::NamedSource::new(
+                    f.path.display().to_string(),
+                    f.text.clone(),
+                ))
+            }),
+        };
         MietteView {
             code: d.code.as_str(),
             severity: match d.severity {
@@ -260,8 +290,168 @@ impl MietteView {
             message: d.message.clone(),
             help: d.help.clone(),
             labels,
-            source: file
-                .map(|f| miette::NamedSource::new(f.path.display().to_string(), f.text.clone())),
+            source,
+        }
+    }
+}
+
+/// Lines longer than this many bytes are shown clipped: miette pads a label with its column
+/// (`{:width$}`), and a width over 65 535 panics inside `format!` ("Formatting argument out of
+/// range"), so a label far to the right of a long line must never reach it as it is. No line
+/// of a hand-written policy is this long, so their output is unchanged.
+const LONG_LINE: usize = 400;
+/// Bytes kept on each side of a label's start and end on a clipped line.
+const CLIP_CONTEXT: usize = 60;
+/// Bytes kept of a clipped line with no label on it (a line inside a multi-line label).
+const CLIP_HEAD: usize = 80;
+/// What stands for the bytes left out of a clipped line.
+const ELLIPSIS: &str = "\u{2026}";
+
+/// A file with its long lines clipped to the parts around the labels, each gap shown as `…`,
+/// that maps offsets between the file and the shown text and reports lines and columns of the
+/// file, so the header still says where in the file the label is. Written by hand: miette has
+/// no option to clip long lines.
+struct Clipped {
+    name: String,
+    text: String,
+    /// The file's bytes that are shown, in order: (offset in the file, offset in `text`, len).
+    kept: Vec<(usize, usize, usize)>,
+    /// The file's text, to turn a file offset into a column.
+    original: String,
+}
+
+impl Clipped {
+    /// `None` when no line of `text` is longer than [`LONG_LINE`].
+    fn new(name: &str, text: &str, spans: &[(usize, usize)]) -> Option<Clipped> {
+        if !text.split('\n').any(|l| l.len() > LONG_LINE) {
+            return None;
+        }
+        let mut anchors: Vec<usize> = spans
+            .iter()
+            .flat_map(|&(s, e)| [s, e])
+            .map(|o| o.min(text.len()))
+            .collect();
+        anchors.sort_unstable();
+        let floor = |mut i: usize| {
+            while i > 0 && !text.is_char_boundary(i) {
+                i -= 1;
+            }
+            i
+        };
+        let ceil = |mut i: usize| {
+            while i < text.len() && !text.is_char_boundary(i) {
+                i += 1;
+            }
+            i
+        };
+        let mut shown = String::with_capacity(text.len().min(1 << 16));
+        let mut kept = Vec::new();
+        let mut keep = |shown: &mut String, from: usize, to: usize| {
+            if to > from {
+                kept.push((from, shown.len(), to - from));
+                shown.push_str(&text[from..to]);
+            }
+        };
+        let mut start = 0;
+        while start <= text.len() {
+            let end = text[start..].find('\n').map_or(text.len(), |p| start + p);
+            if end - start <= LONG_LINE {
+                keep(&mut shown, start, end);
+            } else {
+                // The ranges around each label point on this line, merged where they touch.
+                let first = anchors.partition_point(|&a| a < start);
+                let last = anchors.partition_point(|&a| a <= end);
+                let mut ranges: Vec<(usize, usize)> = Vec::new();
+                for &a in &anchors[first..last] {
+                    let r = (
+                        floor(a.saturating_sub(CLIP_CONTEXT).max(start)),
+                        ceil((a + CLIP_CONTEXT).min(end)),
+                    );
+                    match ranges.last_mut() {
+                        Some(prev) if r.0 <= prev.1 => prev.1 = prev.1.max(r.1),
+                        _ => ranges.push(r),
+                    }
+                }
+                if ranges.is_empty() {
+                    ranges.push((start, ceil(start + CLIP_HEAD)));
+                }
+                let mut at = start;
+                for (from, to) in ranges {
+                    if from > at {
+                        shown.push_str(ELLIPSIS);
+                    }
+                    keep(&mut shown, from, to);
+                    at = to;
+                }
+                if at < end {
+                    shown.push_str(ELLIPSIS);
+                }
+            }
+            if end < text.len() {
+                keep(&mut shown, end, end + 1);
+            }
+            start = end + 1;
+        }
+        Some(Clipped {
+            name: name.to_string(),
+            text: shown,
+            kept,
+            original: text.to_string(),
+        })
+    }
+
+    /// Where the file's byte `offset` is shown; an offset left out is shown at the `…` that
+    /// stands for it.
+    fn to_shown(&self, offset: usize) -> usize {
+        let i = self.kept.partition_point(|&(old, _, _)| old <= offset);
+        match i.checked_sub(1).map(|i| self.kept[i]) {
+            Some((old, new, len)) => new + (offset - old).min(len),
+            None => 0,
+        }
+    }
+
+    /// The file's byte offset of a shown offset (a `…` stands for the first byte after it).
+    fn to_file(&self, shown: usize) -> usize {
+        let i = self.kept.partition_point(|&(_, new, _)| new <= shown);
+        match i.checked_sub(1).map(|i| self.kept[i]) {
+            Some((old, new, len)) => old + (shown - new).min(len),
+            None => 0,
+        }
+    }
+}
+
+impl miette::SourceCode for Clipped {
+    fn read_span<'a>(
+        &'a self,
+        span: &miette::SourceSpan,
+        before: usize,
+        after: usize,
+    ) -> Result<Box<dyn miette::SpanContents<'a> + 'a>, miette::MietteError> {
+        let shown = self.text.read_span(span, before, after)?;
+        // The column miette reports is a byte column; give the file's, not the shown text's.
+        let offset = self.to_file(shown.span().offset()).min(self.original.len());
+        let line_start = self.original[..offset].rfind('\n').map_or(0, |p| p + 1);
+        Ok(Box::new(miette::MietteSpanContents::new_named(
+            self.name.clone(),
+            shown.data(),
+            *shown.span(),
+            shown.line(),
+            offset - line_start,
+            shown.line_count(),
+        )))
+    }
+}
+
+impl miette::SourceCode for Shown {
+    fn read_span<'a>(
+        &'a self,
+        span: &miette::SourceSpan,
+        before: usize,
+        after: usize,
+    ) -> Result<Box<dyn miette::SpanContents<'a> + 'a>, miette::MietteError> {
+        match self {
+            Shown::Whole(s) => s.read_span(span, before, after),
+            Shown::Clipped(c) => c.read_span(span, before, after),
         }
     }
 }

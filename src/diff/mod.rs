@@ -14,10 +14,11 @@ pub use render::render_markdown;
 use crate::describe;
 use crate::syntax::ast::{self, Item};
 use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 /// What kind of thing changed. The order is the order changes are listed in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     Meta,
@@ -127,47 +128,55 @@ impl SetDiff {
 /// One side: each policy with the file it is in.
 pub type Side<'a> = Vec<(&'a ast::Policy, PathBuf)>;
 
-/// Compares two sides by policy name.
+/// Compares two sides by policy name. A name declared more than once on a side (an error that
+/// `check` reports, but a diff is also read for broken sets) is matched by occurrence: the
+/// first policy of that name on one side with the first on the other, and so on, so that two
+/// identical sides always diff as identical.
 pub fn diff_sets(old: &Side<'_>, new: &Side<'_>) -> SetDiff {
-    let mut names: Vec<&str> = old
-        .iter()
-        .chain(new.iter())
-        .map(|(p, _)| p.name.name.as_str())
-        .collect();
-    names.sort();
-    names.dedup();
+    type Sides<'s, 'a> = (
+        Vec<&'s (&'a ast::Policy, PathBuf)>,
+        Vec<&'s (&'a ast::Policy, PathBuf)>,
+    );
+    let mut by_name: BTreeMap<&str, Sides<'_, '_>> = BTreeMap::new();
+    for p in old {
+        by_name.entry(p.0.name.name.as_str()).or_default().0.push(p);
+    }
+    for p in new {
+        by_name.entry(p.0.name.name.as_str()).or_default().1.push(p);
+    }
     let mut summary = Summary::default();
     let mut policies = Vec::new();
-    for name in names {
-        let o = old.iter().find(|(p, _)| p.name.name == name);
-        let n = new.iter().find(|(p, _)| p.name.name == name);
-        let (op, changes) = match (o, n) {
-            (Some((o, _)), Some((n, _))) => {
-                let changes = diff_policy(o, n);
-                if changes.is_empty() {
-                    summary.unchanged += 1;
-                    continue;
+    for (name, (olds, news)) in by_name {
+        for k in 0..olds.len().max(news.len()) {
+            let (o, n) = (olds.get(k).copied(), news.get(k).copied());
+            let (op, changes) = match (o, n) {
+                (Some((o, _)), Some((n, _))) => {
+                    let changes = diff_policy(o, n);
+                    if changes.is_empty() {
+                        summary.unchanged += 1;
+                        continue;
+                    }
+                    summary.changed += 1;
+                    (Op::Changed, changes)
                 }
-                summary.changed += 1;
-                (Op::Changed, changes)
-            }
-            (None, Some(_)) => {
-                summary.added += 1;
-                (Op::Added, Vec::new())
-            }
-            (Some(_), None) => {
-                summary.removed += 1;
-                (Op::Removed, Vec::new())
-            }
-            (None, None) => continue,
-        };
-        policies.push(PolicyDiff {
-            name: name.to_string(),
-            op,
-            old_file: o.map(|(_, f)| f.clone()),
-            new_file: n.map(|(_, f)| f.clone()),
-            changes,
-        });
+                (None, Some(_)) => {
+                    summary.added += 1;
+                    (Op::Added, Vec::new())
+                }
+                (Some(_), None) => {
+                    summary.removed += 1;
+                    (Op::Removed, Vec::new())
+                }
+                (None, None) => continue,
+            };
+            policies.push(PolicyDiff {
+                name: name.to_string(),
+                op,
+                old_file: o.map(|(_, f)| f.clone()),
+                new_file: n.map(|(_, f)| f.clone()),
+                changes,
+            });
+        }
     }
     SetDiff { summary, policies }
 }
@@ -178,6 +187,8 @@ struct Entry {
     kind: Kind,
     name: String,
     parts: Vec<(&'static str, String)>,
+    /// A model's inputs, each described, for [`input_details`]; empty for other kinds.
+    inputs: Vec<String>,
 }
 
 impl Entry {
@@ -205,6 +216,7 @@ fn entry(kind: Kind, name: impl Into<String>, parts: Vec<(&'static str, String)>
         kind,
         name: name.into(),
         parts,
+        inputs: Vec::new(),
     }
 }
 
@@ -271,26 +283,21 @@ fn entries(p: &ast::Policy) -> Vec<Entry> {
                 &l.name.name,
                 vec![("", describe::expr(&l.value))],
             )),
-            Item::Model(m) => out.push(entry(
-                Kind::Model,
-                &m.name.name,
-                vec![
-                    ("file", describe::model_file(m)),
-                    ("per", describe::per(m).to_string()),
-                    (
-                        "inputs",
-                        format!(
-                            "[{}]",
-                            m.inputs
-                                .iter()
-                                .map(describe::expr)
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    ),
-                    ("output", describe::model_output(m)),
-                ],
-            )),
+            Item::Model(m) => {
+                let inputs: Vec<String> = m.inputs.iter().map(describe::expr).collect();
+                let mut e = entry(
+                    Kind::Model,
+                    &m.name.name,
+                    vec![
+                        ("file", describe::model_file(m)),
+                        ("per", describe::per(m).to_string()),
+                        ("inputs", format!("[{}]", inputs.join(", "))),
+                        ("output", describe::model_output(m)),
+                    ],
+                );
+                e.inputs = inputs;
+                out.push(e);
+            }
             Item::Score(e) => out.push(entry(Kind::Score, "score", vec![("", describe::expr(e))])),
             Item::Guard(g) => out.push(entry(
                 Kind::Guard,
@@ -391,19 +398,7 @@ fn details(kind: Kind, old: &Entry, new: &Entry) -> Vec<Detail> {
 
 /// Model inputs compared as lists: which features were added or removed, or, when only the
 /// order changed, the two orders.
-fn input_details(old: &ast::Policy, new: &ast::Policy, name: &str) -> Vec<Detail> {
-    let inputs = |p: &ast::Policy| -> Vec<String> {
-        p.items
-            .iter()
-            .find_map(|i| match i {
-                Item::Model(m) if m.name.name == name => {
-                    Some(m.inputs.iter().map(describe::expr).collect())
-                }
-                _ => None,
-            })
-            .unwrap_or_default()
-    };
-    let (a, b) = (inputs(old), inputs(new));
+fn input_details(a: &[String], b: &[String]) -> Vec<Detail> {
     if a == b {
         return Vec::new();
     }
@@ -425,16 +420,39 @@ fn input_details(old: &ast::Policy, new: &ast::Policy, name: &str) -> Vec<Detail
 }
 
 /// Every change between two versions of one policy, by kind, then in declaration order (new
-/// side first, then what only the old side had).
+/// side first, then what only the old side had). An item declared more than once (an error
+/// `check` reports) is matched by occurrence, the first with the first, so identical policies
+/// have no changes.
 pub fn diff_policy(old: &ast::Policy, new: &ast::Policy) -> Vec<Change> {
     let (a, b) = (entries(old), entries(new));
+    fn index(es: &[Entry]) -> (HashMap<(Kind, &str), Vec<usize>>, Vec<usize>) {
+        let mut by_key: HashMap<(Kind, &str), Vec<usize>> = HashMap::new();
+        let occurrence: Vec<usize> = es
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let seen = by_key.entry((e.kind, e.name.as_str())).or_default();
+                seen.push(i);
+                seen.len() - 1
+            })
+            .collect();
+        (by_key, occurrence)
+    }
+    let (a_by_key, a_occurrence) = index(&a);
+    let (b_by_key, b_occurrence) = index(&b);
+    let counterpart = |by_key: &HashMap<(Kind, &str), Vec<usize>>, e: &Entry, k: usize| {
+        by_key
+            .get(&(e.kind, e.name.as_str()))
+            .and_then(|v| v.get(k))
+            .copied()
+    };
     let mut out = Vec::new();
-    for n in &b {
-        match a.iter().find(|o| o.kind == n.kind && o.name == n.name) {
+    for (j, n) in b.iter().enumerate() {
+        match counterpart(&a_by_key, n, b_occurrence[j]).map(|i| &a[i]) {
             Some(o) if o.text() != n.text() => {
                 let mut details = details(n.kind, o, n);
                 if n.kind == Kind::Model {
-                    details.extend(input_details(old, new, &n.name));
+                    details.extend(input_details(&o.inputs, &n.inputs));
                 }
                 out.push(Change {
                     kind: n.kind,
@@ -456,8 +474,8 @@ pub fn diff_policy(old: &ast::Policy, new: &ast::Policy) -> Vec<Change> {
             }),
         }
     }
-    for o in &a {
-        if !b.iter().any(|n| n.kind == o.kind && n.name == o.name) {
+    for (i, o) in a.iter().enumerate() {
+        if counterpart(&b_by_key, o, a_occurrence[i]).is_none() {
             out.push(Change {
                 kind: o.kind,
                 name: o.name.clone(),

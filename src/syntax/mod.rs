@@ -4,6 +4,7 @@
 pub mod ast;
 pub mod cel;
 pub mod lex;
+pub mod limits;
 pub mod names;
 pub mod visit;
 
@@ -28,7 +29,11 @@ pub const MAX_SYNTAX_ERRORS: usize = 20;
 /// a space, so offsets, lines and columns stay those of the file) and the text parsed again,
 /// until it parses or an error makes no progress. A declaration runs from the line of its
 /// keyword (`guard`, `model`, ...) to the next declaration or the policy's closing brace.
+///
+/// Before anything recurses, the file's nesting is bounded ([`limits::nesting`], `P0005`), and
+/// each expression's length before the `cel` parser reads it ([`limits::expression`], `P0006`).
 pub fn parse(source: SourceId, text: &str) -> Result<File, Vec<Diagnostic>> {
+    limits::nesting(source, text).map_err(|d| vec![*d])?;
     let first = match parse_once(source, text) {
         Ok(file) => return Ok(file),
         Err(d) => *d,
@@ -251,16 +256,19 @@ impl Builder {
             span: self.span(&p),
         }
     }
-    fn expr(&self, p: Pair<Rule>) -> Expr {
+    /// An expression slice, parsed by the `cel` parser once its length is known to be within
+    /// [`limits::MAX_EXPRESSION_TOKENS`].
+    fn expr(&self, p: Pair<Rule>) -> R<Expr> {
         let span = self.span(&p);
         let text = p.as_str();
         let trimmed = text.trim_end();
         let span = span.sub(0, trimmed.len());
-        Expr {
+        limits::expression(trimmed, span)?;
+        Ok(Expr {
             text: trimmed.to_string(),
             span,
             tree: cel::parse(trimmed, span),
-        }
+        })
     }
 
     fn policy(&self, p: Pair<Rule>) -> R<Policy> {
@@ -345,10 +353,10 @@ impl Builder {
             Rule::model => Item::Model(self.model(p)?),
             Rule::let_item => {
                 let name = self.ident(next()?);
-                let value = self.expr(next()?);
+                let value = self.expr(next()?)?;
                 Item::Let(Let { name, value, span })
             }
-            Rule::score_item => Item::Score(self.expr(next()?)),
+            Rule::score_item => Item::Score(self.expr(next()?)?),
             Rule::guard => {
                 let name = self.ident(next()?);
                 let kind = self.guard_kind(next()?)?;
@@ -376,7 +384,7 @@ impl Builder {
                     let is_rule = r.as_rule() == Rule::route_rule;
                     let mut ri = self.significant(r.clone());
                     if is_rule {
-                        let when = self.expr(self.next(&mut ri, &r)?);
+                        let when = self.expr(self.next(&mut ri, &r)?)?;
                         let target = self.ident(self.next(&mut ri, &r)?);
                         rules.push(RouteRule {
                             when,
@@ -533,7 +541,10 @@ impl Builder {
                 }
                 Rule::model_inputs => {
                     m.inputs_span = Some(ispan);
-                    m.inputs = self.significant(item).map(|e| self.expr(e)).collect();
+                    m.inputs = self
+                        .significant(item)
+                        .map(|e| self.expr(e))
+                        .collect::<R<Vec<_>>>()?;
                 }
                 Rule::model_output => {
                     let mut oi = self.significant(item.clone());
@@ -601,7 +612,7 @@ impl Builder {
                     },
                 }
             }
-            _ => GuardKind::Require(self.expr(self.next(&mut it, &p)?)),
+            _ => GuardKind::Require(self.expr(self.next(&mut it, &p)?)?),
         })
     }
 
@@ -801,6 +812,9 @@ fn syntax_error(source: SourceId, text: &str, e: pest::error::Error<Rule>) -> Di
         InputLocation::Pos(p) => p,
         InputLocation::Span((s, _)) => s,
     };
+    if let Some(d) = unclosed(source, text, pos) {
+        return d;
+    }
     let found = found_at(text, pos);
     let (message, expected) = match &e.variant {
         ErrorVariant::ParsingError { positives, .. } => {
@@ -813,14 +827,80 @@ fn syntax_error(source: SourceId, text: &str, e: pest::error::Error<Rule>) -> Di
         ErrorVariant::CustomError { message } => (message.clone(), String::new()),
     };
     let end = (pos + found_len(text, pos)).min(text.len());
-    let mut d = Diagnostic::new(Code::Syntax, message).label(
-        Span::new(source, pos, end),
-        format!("expected {expected} here"),
-    );
+    // A custom error (pest's own stack or call limit) expects nothing in particular.
+    let label = if expected.is_empty() {
+        "here".to_string()
+    } else {
+        format!("expected {expected} here")
+    };
+    let mut d = Diagnostic::new(Code::Syntax, message).label(Span::new(source, pos, end), label);
     if let Some(h) = syntax_help(text, pos) {
         d = d.help(h);
     }
     d
+}
+
+/// When the parser stops at an opening bracket or a quote that is never closed, that is the
+/// error to report, at the bracket or quote itself (the grammar fails an unclosed one at once,
+/// so this is where parsing stops). Read with [`lex`]: strings and comments as every pass sees
+/// them, a closing bracket closing the innermost open one.
+fn unclosed(source: SourceId, text: &str, pos: usize) -> Option<Diagnostic> {
+    let first = text.as_bytes().get(pos).copied()?;
+    if !matches!(first, b'(' | b'[' | b'{' | b'"' | b'\'') {
+        return None;
+    }
+    // The token at `pos`, read from the start so that strings and comments are known.
+    let at = lex::tokens(text).find(|t| t.end > pos)?;
+    if at.start != pos {
+        return None;
+    }
+    let closing = |open: &str| match open {
+        "(" => ")",
+        "[" => "]",
+        _ => "}",
+    };
+    let never_closed = |t: lex::Token| {
+        let open = t.text(text);
+        Diagnostic::new(Code::Syntax, format!("`{open}` is never closed"))
+            .label(
+                t.span(source),
+                format!("this `{open}` has no matching `{}`", closing(open)),
+            )
+            .help(format!("close it with `{}`", closing(open)))
+    };
+    let mut open: Vec<lex::Token> = Vec::new();
+    for t in lex::tokens_from(text, pos) {
+        match t.kind {
+            lex::Kind::Str { closed: false, .. } => {
+                let quote = t.text(text).get(..1).unwrap_or("\"");
+                let d = Diagnostic::new(Code::Syntax, "unterminated string")
+                    .label(
+                        Span::new(source, t.start, t.start + 1),
+                        format!("this string has no closing `{quote}` on its line"),
+                    )
+                    .help(format!(
+                        "end the string with `{quote}` before the end of the line"
+                    ));
+                return Some(d);
+            }
+            lex::Kind::Str { .. } if open.is_empty() => return None,
+            lex::Kind::Punct => match t.text(text) {
+                "(" | "[" | "{" => open.push(t),
+                c @ (")" | "]" | "}") => {
+                    let top = open.pop()?;
+                    if closing(top.text(text)) != c {
+                        return Some(never_closed(top));
+                    }
+                    if open.is_empty() {
+                        return None;
+                    }
+                }
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+    open.first().map(|t| never_closed(*t))
 }
 
 fn syntax_help(text: &str, pos: usize) -> Option<String> {
@@ -862,6 +942,16 @@ fn found_at(text: &str, pos: usize) -> String {
     match rest.chars().next() {
         None => "end of file".into(),
         Some('\n') => "end of line".into(),
-        Some(_) => format!("`{}`", &rest[..found_len(text, pos)]),
+        Some(_) => {
+            let word = &rest[..found_len(text, pos)];
+            // A long word is named by its start, so the message stays one line.
+            match word.char_indices().nth(FOUND_CHARS) {
+                Some((cut, _)) => format!("`{}\u{2026}`", &word[..cut]),
+                None => format!("`{word}`"),
+            }
+        }
     }
 }
+
+/// The most characters of the text at an error that a syntax error's message quotes.
+const FOUND_CHARS: usize = 40;

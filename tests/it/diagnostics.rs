@@ -191,3 +191,99 @@ fn every_typed_problem_follows_the_style_rules() {
     }
     assert!(broken.is_empty(), "{}", broken.join("\n"));
 }
+
+// ---- rendering far to the right (issue 15, finding "panic") --------------------------------
+
+/// Renders one diagnostic with labels at the given byte ranges of `text` (the first is the
+/// primary), as `policy check` prints it.
+fn render_labels(text: &str, spans: &[(usize, usize)]) -> String {
+    use policy_engine::diagnostics::Diagnostic;
+    use policy_engine::source::Span;
+    let mut sources = SourceMap::new();
+    let id = sources.add("wide.policy", text);
+    let mut d = Diagnostic::new(Code::Syntax, "a label far to the right");
+    for (i, &(s, e)) in spans.iter().enumerate() {
+        d = d.label(Span::new(id, s, e), format!("label {i}"));
+    }
+    diagnostics::render_human(&[d], &sources, false)
+}
+
+/// Regression (issue 15, "panic"): a label past column 65 535 made miette panic
+/// ("Formatting argument out of range"). The line is shown clipped around the label, and the
+/// header still names the file's own line and column.
+#[test]
+fn a_label_at_column_70000_is_shown_on_a_clipped_line_with_its_real_column() {
+    let text = format!("policy p {{\n{}oops\n}}\n", " ".repeat(70_000));
+    let at = text.find("oops").unwrap();
+    let out = render_labels(&text, &[(at, at + 4)]);
+    assert!(out.contains("[wide.policy:2:70001]"), "{out}");
+    assert!(out.contains("\u{2026}"), "the line is clipped: {out}");
+    assert!(out.contains("oops"), "{out}");
+    assert!(out.contains("label 0"), "{out}");
+    assert!(
+        out.len() < 2_000,
+        "the clipped line is short: {} bytes",
+        out.len()
+    );
+    // Two labels far apart on one line keep both, with the gap between them left out.
+    let out = render_labels(&text, &[(at, at + 4), (11, 12)]);
+    assert!(out.contains("label 0") && out.contains("label 1"), "{out}");
+    // A label spanning the whole long line, and one at its very end.
+    let end = text[11..].find('\n').unwrap() + 11;
+    assert!(render_labels(&text, &[(11, end)]).contains("label 0"));
+    assert!(render_labels(&text, &[(end, end)]).contains("label 0"));
+}
+
+/// Lines of hand-written length are shown whole, as before: clipping starts past 400 bytes.
+#[test]
+fn a_line_of_ordinary_length_is_shown_whole() {
+    let text = format!("policy p {{\n  let x = {}oops\n}}\n", "a + ".repeat(90));
+    let at = text.find("oops").unwrap();
+    let out = render_labels(&text, &[(at, at + 4)]);
+    assert!(!out.contains('\u{2026}'), "{out}");
+    assert!(out.contains(&"a + ".repeat(90)), "{out}");
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+    /// Nothing in the rendering path panics, whatever the lines' lengths and wherever the
+    /// labels are (far right, across lines, at the end, empty, multi-byte text around them),
+    /// and every format gives the primary label's line and column.
+    #[test]
+    fn rendering_never_panics_wherever_the_labels_are(
+        lines in proptest::collection::vec((0usize..90_000, "[ aé\t]{0,3}"), 1..4),
+        labels in proptest::collection::vec((0usize..1_000_000, 0usize..100_000), 1..4),
+    ) {
+        let text: String = lines
+            .iter()
+            .map(|(n, tail)| format!("{}{tail}x\n", "ab".repeat(n / 2)))
+            .collect();
+        let floor = |mut i: usize| {
+            i = i.min(text.len());
+            while !text.is_char_boundary(i) {
+                i -= 1;
+            }
+            i
+        };
+        let spans: Vec<(usize, usize)> = labels
+            .iter()
+            .map(|&(s, len)| {
+                let s = floor(s % (text.len() + 1));
+                (s, floor(s + len))
+            })
+            .collect();
+        let out = render_labels(&text, &spans);
+        proptest::prop_assert!(out.contains("label 0"));
+        let mut sources = SourceMap::new();
+        let id = sources.add("wide.policy", text.as_str());
+        let d = policy_engine::diagnostics::Diagnostic::new(Code::Syntax, "x")
+            .label(policy_engine::source::Span::new(id, spans[0].0, spans[0].1), "");
+        let short = diagnostics::render_short(&d, &sources);
+        let loc = diagnostics::location(&d, &sources).unwrap();
+        let want = format!("wide.policy:{}:{}:", loc.line, loc.column);
+        proptest::prop_assert!(short.starts_with(&want), "{} does not start with {}", short, want);
+        let _ = diagnostics::to_json(&d, &sources);
+        let _ = diagnostics::render_github(&[d.clone()], &sources, None);
+        let _ = diagnostics::to_sarif(&[d], &sources, None);
+    }
+}

@@ -108,3 +108,54 @@ fn a_side_that_does_not_parse_exits_1_with_its_diagnostics_and_a_missing_one_2()
     let (code, _, err) = diff_cmd(&["policies/", "no/such/dir"]);
     assert_eq!(code, 2, "{err}");
 }
+
+/// Regression (issue 15): `policy diff` reported changes between byte-identical files when a
+/// policy had duplicate names (each duplicate was compared with the first of its name).
+#[test]
+fn byte_identical_files_with_duplicate_names_diff_as_identical() {
+    let file = "tests/fixtures/diff/duplicates/twice.policy";
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("twice.policy");
+    std::fs::copy(crate::root().join(file), &copy).unwrap();
+    let copy = copy.to_str().unwrap();
+    for (old, new) in [(file, file), (file, copy), (copy, file)] {
+        let (code, out, err) = diff_cmd(&["--format", "json", old, new]);
+        assert_eq!(code, 0, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+        assert_eq!(
+            v["policies"],
+            serde_json::json!([]),
+            "{old} vs {new}: {out}"
+        );
+        assert_eq!(v["summary"]["unchanged"], 2, "{out}");
+        assert_eq!(v["summary"]["changed"], 0, "{out}");
+    }
+}
+
+/// Duplicates are matched by occurrence, so a change to the second of two same-named items is
+/// reported as that item's change, and the first is unchanged.
+#[test]
+fn a_change_to_the_second_of_two_same_named_items_is_reported_as_its_change() {
+    let text =
+        std::fs::read_to_string(crate::root().join("tests/fixtures/diff/duplicates/twice.policy"))
+            .unwrap();
+    let edited = text.replace("let x = b * w", "let x = b * w * 2.0");
+    let dir = tempfile::tempdir().unwrap();
+    let (old, new) = (dir.path().join("old.policy"), dir.path().join("new.policy"));
+    std::fs::write(&old, &text).unwrap();
+    std::fs::write(&new, &edited).unwrap();
+    let (code, out, err) = diff_cmd(&[
+        "--format",
+        "json",
+        old.to_str().unwrap(),
+        new.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["summary"]["changed"], 1, "{out}");
+    let changes = v["policies"][0]["changes"].as_array().expect("changes");
+    assert_eq!(changes.len(), 1, "{out}");
+    assert_eq!(changes[0]["kind"], "let");
+    assert_eq!(changes[0]["old"], "b * w");
+    assert_eq!(changes[0]["new"], "b * w * 2.0");
+}

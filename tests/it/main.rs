@@ -12,6 +12,7 @@ mod docs;
 mod fmt;
 mod fuzz;
 mod graph;
+mod hostile;
 mod model_corpus;
 mod notifications;
 mod policies;
