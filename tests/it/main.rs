@@ -10,6 +10,7 @@ mod diagnostics;
 mod diff;
 mod docs;
 mod fmt;
+mod fuzz;
 mod graph;
 mod hostile;
 mod model_corpus;
