@@ -690,23 +690,7 @@ async fn a_now_outside_the_supported_range_says_so() {
         body["now"] = json!(now);
         let app = app.clone();
         async move {
-            let res = app
-                .oneshot(
-                    Request::post("/v1/decide/notifications")
-                        .header("content-type", "application/json")
-                        .body(Body::from(body.to_string()))
-                        .unwrap(),
-                )
-                .await
-                .unwrap();
-            let status = res.status();
-            let v: Value = serde_json::from_slice(
-                &axum::body::to_bytes(res.into_body(), usize::MAX)
-                    .await
-                    .unwrap(),
-            )
-            .unwrap();
-            (status, v)
+            crate::server::send(&app, "POST", "/v1/decide/notifications", &body.to_string()).await
         }
     };
     let (status, v) = decide("9999-12-31T23:59:59Z").await;
@@ -799,14 +783,7 @@ async fn the_context_schema_says_a_zone_field_holds_an_iana_name() {
         serde_json::from_slice(&repo_file("examples/contexts/notifications.json")).unwrap();
     body["timezone"] = json!("Mars/Olympus_Mons");
     body["now"] = json!("2026-11-23T17:00:00Z");
-    let res = app
-        .oneshot(
-            Request::post("/v1/decide/notifications")
-                .header("content-type", "application/json")
-                .body(Body::from(body.to_string()))
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) =
+        crate::server::send(&app, "POST", "/v1/decide/notifications", &body.to_string()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 }

@@ -27,7 +27,7 @@ fn repo_config() -> Config {
 }
 
 /// Sends one request through the router; the body is parsed as JSON when it is JSON.
-async fn send(app: &Router, method: &str, uri: &str, body: &str) -> (StatusCode, Value) {
+pub(crate) async fn send(app: &Router, method: &str, uri: &str, body: &str) -> (StatusCode, Value) {
     let req = Request::builder()
         .method(method)
         .uri(uri)
