@@ -145,6 +145,10 @@ pub struct ErrorBody {
     /// `malformed_json`: `{line, column}`.
     #[serde(default)]
     pub details: Vec<Value>,
+    /// In a batch: this item failed exactly as the item at this index did (same code, message
+    /// and details, with paths under its own `$.requests[i]`), so they are not repeated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub same_as: Option<usize>,
 }
 
 /// `GET /v1/policies`.

@@ -1,14 +1,16 @@
 //! The one error shape, and the JSON body extractor that reports malformed JSON with its
 //! position (axum's `Json` rejection has its own plain-text shape, so it is not used).
 
+use super::AppState;
 use super::api::{ErrorBody, ErrorResponse};
 use crate::engine::EngineError;
 use crate::eval::{EvalError, FieldError};
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
+use std::sync::Arc;
 
 /// Every error code the API sends, in `error.code`, and the HTTP status each one has. The
 /// values, and the status they come with:
@@ -16,7 +18,12 @@ use serde_json::{Value, json};
 /// - `malformed_json` (400): the body is not JSON; `details` has `{line, column}`
 /// - `malformed_body` (400): the body cannot be read
 /// - `invalid_path` (400): a path parameter cannot be read
-/// - `body_too_large` (413): the body is over the size limit
+/// - `body_too_large` (413): the body is over the size limit (said before reading it when
+///   `Content-Length` is over)
+/// - `body_timeout` (408): the body did not arrive within the body timeout
+/// - `batch_too_large` (413): a batch has more items than the batch limit
+/// - `response_too_large` (413): a batch's response would be over the response limit
+/// - `unauthorized` (401): the endpoint needs a bearer token and none valid was sent
 /// - `invalid_context` (422): the context does not match the policy; `details` has one
 ///   `{path, expected, message}` per field
 /// - `invalid_request` (422): other fields of the body (`now`, `explain`, a batch's
@@ -48,6 +55,10 @@ pub enum ErrorCode {
     MalformedBody,
     InvalidPath,
     BodyTooLarge,
+    BodyTimeout,
+    BatchTooLarge,
+    ResponseTooLarge,
+    Unauthorized,
     InvalidContext,
     InvalidRequest,
     UnknownPolicy,
@@ -68,6 +79,10 @@ impl ErrorCode {
         ErrorCode::MalformedBody,
         ErrorCode::InvalidPath,
         ErrorCode::BodyTooLarge,
+        ErrorCode::BodyTimeout,
+        ErrorCode::BatchTooLarge,
+        ErrorCode::ResponseTooLarge,
+        ErrorCode::Unauthorized,
         ErrorCode::InvalidContext,
         ErrorCode::InvalidRequest,
         ErrorCode::UnknownPolicy,
@@ -88,6 +103,10 @@ impl ErrorCode {
             ErrorCode::MalformedBody => "malformed_body",
             ErrorCode::InvalidPath => "invalid_path",
             ErrorCode::BodyTooLarge => "body_too_large",
+            ErrorCode::BodyTimeout => "body_timeout",
+            ErrorCode::BatchTooLarge => "batch_too_large",
+            ErrorCode::ResponseTooLarge => "response_too_large",
+            ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::InvalidContext => "invalid_context",
             ErrorCode::InvalidRequest => "invalid_request",
             ErrorCode::UnknownPolicy => "unknown_policy",
@@ -108,7 +127,11 @@ impl ErrorCode {
             ErrorCode::MalformedJson | ErrorCode::MalformedBody | ErrorCode::InvalidPath => {
                 StatusCode::BAD_REQUEST
             }
-            ErrorCode::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::BodyTooLarge | ErrorCode::BatchTooLarge | ErrorCode::ResponseTooLarge => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            ErrorCode::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorCode::InvalidContext | ErrorCode::InvalidRequest => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
@@ -145,6 +168,7 @@ impl ApiError {
                 code,
                 message: message.into(),
                 details: vec![],
+                same_as: None,
             },
         }
     }
@@ -204,39 +228,70 @@ impl IntoResponse for ApiError {
 }
 
 /// A JSON body: any content type is accepted (so `curl -d` works); malformed JSON is a 400
-/// giving the line and column, a body over the limit a 413.
+/// giving the line and column. A body over the limit is a 413, said at once when its
+/// `Content-Length` is over (before any of it is read); a body that does not arrive within the
+/// body timeout is a 408.
 pub struct JsonBody(pub Value);
 
-impl<S: Send + Sync> FromRequest<S> for JsonBody {
+impl FromRequest<Arc<AppState>> for JsonBody {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|r| {
-            let status = r.status();
-            if status == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    ErrorCode::BodyTooLarge,
-                    "the request body is over the size limit",
-                )
-            } else {
-                ApiError::new(
-                    ErrorCode::MalformedBody,
-                    format!("cannot read the request body: {}", r.body_text()),
-                )
-            }
-        })?;
-        serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| {
+    async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+        let too_large = || {
             ApiError::new(
-                ErrorCode::MalformedJson,
+                ErrorCode::BodyTooLarge,
                 format!(
-                    "malformed JSON at line {} column {}: {e}",
-                    e.line(),
-                    e.column()
+                    "the request body is over the size limit of {} bytes",
+                    state.config.body_limit
                 ),
             )
-            .details(vec![json!({"line": e.line(), "column": e.column()})])
-        })
+        };
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > state.config.body_limit as u64) {
+            return Err(too_large());
+        }
+        let timeout = state.config.edge.body_timeout;
+        let read = tokio::time::timeout(timeout, Bytes::from_request(req, state));
+        let bytes = match read.await {
+            Err(_) => {
+                return Err(ApiError::new(
+                    ErrorCode::BodyTimeout,
+                    format!(
+                        "the request body did not arrive within {} s",
+                        timeout.as_secs_f64()
+                    ),
+                ));
+            }
+            Ok(Err(r)) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => return Err(too_large()),
+            Ok(Err(r)) => {
+                return Err(ApiError::new(
+                    ErrorCode::MalformedBody,
+                    format!("cannot read the request body: {}", r.body_text()),
+                ));
+            }
+            Ok(Ok(bytes)) => bytes,
+        };
+        parse_json(&bytes).map(JsonBody)
     }
+}
+
+/// A body's bytes as JSON; malformed JSON is a 400 `malformed_json` with its line and column.
+pub fn parse_json(bytes: &[u8]) -> Result<Value, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::new(
+            ErrorCode::MalformedJson,
+            format!(
+                "malformed JSON at line {} column {}: {e}",
+                e.line(),
+                e.column()
+            ),
+        )
+        .details(vec![json!({"line": e.line(), "column": e.column()})])
+    })
 }
 
 #[cfg(test)]

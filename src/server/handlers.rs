@@ -1,8 +1,7 @@
 //! The endpoints. Every failure is an [`ApiError`]; a client's mistake is never a 500.
 
 use super::api::{
-    BatchItem, BatchResponse, DecideRequest, OutcomeKind, OutcomeRequest, OutcomeResponse,
-    PoliciesResponse, ReloadErrorInfo,
+    DecideRequest, OutcomeKind, OutcomeRequest, OutcomeResponse, PoliciesResponse, ReloadErrorInfo,
 };
 use super::error::{ApiError, ErrorCode, JsonBody};
 use super::log::Entry;
@@ -102,17 +101,23 @@ fn decide_one(
             };
             let mut err = ApiError::from(e);
             // The engine reports paths from the context's root; in a batch, the item is the root.
-            if prefix != "$" {
-                for d in err.body.details.iter_mut() {
-                    if let Some(Value::String(p)) = d.get_mut("path")
-                        && let Some(rest) = p.strip_prefix('$')
-                    {
-                        *p = format!("{prefix}{rest}");
-                    }
-                }
-            }
+            reroot(&mut err, prefix);
             state.metrics.failed(label, err.body.code.as_str());
             Err(err)
+        }
+    }
+}
+
+/// Puts the paths of `err`'s details, reported from the context's root `$`, under `prefix`.
+fn reroot(err: &mut ApiError, prefix: &str) {
+    if prefix == "$" {
+        return;
+    }
+    for d in err.body.details.iter_mut() {
+        if let Some(Value::String(p)) = d.get_mut("path")
+            && let Some(rest) = p.strip_prefix('$')
+        {
+            *p = format!("{prefix}{rest}");
         }
     }
 }
@@ -131,7 +136,7 @@ pub async fn decide_batch(
     State(state): St,
     policy: Result<Path<String>, PathRejection>,
     JsonBody(body): JsonBody,
-) -> Result<Json<BatchResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let policy = path_param(policy)?;
     let items = match body {
         Value::Object(mut m) => m.remove("requests"),
@@ -157,18 +162,106 @@ pub async fn decide_batch(
             .failed("_unknown", ErrorCode::UnknownPolicy.as_str());
         return Err(ApiError::unknown_policy(&policy));
     }
+    if items.len() > state.config.batch_limit {
+        return Err(ApiError::new(
+            ErrorCode::BatchTooLarge,
+            format!(
+                "a batch may hold at most {} requests; this one has {}: split it",
+                state.config.batch_limit,
+                items.len()
+            ),
+        ));
+    }
     let clock = Timestamp::now();
-    let decisions = items
-        .into_iter()
-        .enumerate()
-        .map(|(i, item)| {
-            match decide_one(&state, &policy, item, &format!("$.requests[{i}]"), clock) {
-                Ok(d) => BatchItem::Decision(Box::new(d)),
-                Err(e) => BatchItem::Error(e.into_body()),
+    let limit = state.config.batch_response_limit;
+    let mut out = BatchWriter::new();
+    for (i, item) in items.into_iter().enumerate() {
+        if out.len() > limit {
+            let e = ApiError::new(
+                ErrorCode::ResponseTooLarge,
+                format!(
+                    "not decided: the response reached its limit of {limit} bytes before this request; send it in another batch"
+                ),
+            );
+            out.error(i, e);
+            continue;
+        }
+        // Decided with paths from the item's root, so equal errors of two items compare equal.
+        match decide_one(&state, &policy, item, "$", clock) {
+            Ok(d) => out.decision(&d),
+            Err(e) => out.error(i, e),
+        }
+    }
+    Ok(out.finish())
+}
+
+/// A batch's response, written item by item as JSON (the shape of [`super::api::BatchResponse`]), so that
+/// no more than one decision is held at a time and the size is known as it grows. An error
+/// equal to an earlier item's is written as a reference to it (`same_as`).
+struct BatchWriter {
+    buf: Vec<u8>,
+    items: usize,
+    /// An error's code, message and details (paths from the item's root) → the first item
+    /// that had it. At most `SEEN_ERRORS` are remembered.
+    seen: std::collections::HashMap<String, usize>,
+}
+
+/// Distinct errors remembered for `same_as`; beyond that, errors are written in full.
+const SEEN_ERRORS: usize = 1024;
+
+impl BatchWriter {
+    fn new() -> Self {
+        let mut buf = Vec::with_capacity(4096);
+        buf.extend_from_slice(b"{\"decisions\":[");
+        BatchWriter {
+            buf,
+            items: 0,
+            seen: std::collections::HashMap::new(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    fn separate(&mut self) {
+        if self.items > 0 {
+            self.buf.push(b',');
+        }
+        self.items += 1;
+    }
+
+    fn decision(&mut self, d: &Decision) {
+        self.separate();
+        // Serializing a decision into memory cannot fail (string keys, finite numbers are
+        // checked by `serde_json`; a non-finite float would be written as `null`).
+        let _ = serde_json::to_writer(&mut self.buf, d);
+    }
+
+    /// `e` has its details' paths from the item's root (`$`).
+    fn error(&mut self, i: usize, mut e: ApiError) {
+        self.separate();
+        let key = serde_json::to_string(&e.body).unwrap_or_default();
+        match self.seen.get(&key) {
+            Some(&first) => {
+                e.body.message = format!("as for item {first}");
+                e.body.details = vec![];
+                e.body.same_as = Some(first);
             }
-        })
-        .collect();
-    Ok(Json(BatchResponse { decisions }))
+            None => {
+                if self.seen.len() < SEEN_ERRORS {
+                    self.seen.insert(key, i);
+                }
+                reroot(&mut e, &format!("$.requests[{i}]"));
+            }
+        }
+        let _ = serde_json::to_writer(&mut self.buf, &e.into_body());
+    }
+
+    fn finish(mut self) -> Response {
+        self.buf.extend_from_slice(b"]}");
+        ([(header::CONTENT_TYPE, "application/json")], self.buf).into_response()
+    }
 }
 
 pub async fn outcome(

@@ -22,6 +22,8 @@ pub struct Metrics {
     served: IntGaugeVec,
     outcomes: IntCounterVec,
     pub log_dropped: IntCounter,
+    connections: IntGauge,
+    connections_closed: IntCounterVec,
 }
 
 /// Decision latencies are tens of microseconds in process; buckets from 25 µs to 1 s.
@@ -92,6 +94,16 @@ impl Metrics {
             "policy_decision_log_dropped_total",
             "Decision-log lines dropped because the log queue was full",
         )?;
+        let connections = IntGauge::new("policy_http_connections_open", "HTTP connections open")?;
+        let connections_closed = IntCounterVec::new(
+            Opts::new(
+                "policy_http_connections_closed_total",
+                "HTTP connections the server closed or refused, by reason (evicted: idle at the connection limit; refused: at the limit with every connection busy; timed_out: header-read or idle timeout)",
+            ),
+            &["reason"],
+        )?;
+        registry.register(Box::new(connections.clone()))?;
+        registry.register(Box::new(connections_closed.clone()))?;
         registry.register(Box::new(decisions.clone()))?;
         registry.register(Box::new(guard_blocks.clone()))?;
         registry.register(Box::new(latency.clone()))?;
@@ -112,6 +124,8 @@ impl Metrics {
             served,
             outcomes,
             log_dropped,
+            connections,
+            connections_closed,
         })
     }
 
@@ -165,6 +179,16 @@ impl Metrics {
                 self.reload_error.set(1);
             }
         }
+    }
+
+    pub fn connections_open(&self, n: usize) {
+        self.connections.set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    pub fn connection_closed(&self, why: super::edge::Closed) {
+        self.connections_closed
+            .with_label_values(&[why.as_str()])
+            .inc();
     }
 
     /// The text exposition format.

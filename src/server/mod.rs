@@ -5,6 +5,8 @@
 //! the listener, the file watcher, signals and graceful shutdown.
 
 pub mod api;
+pub mod auth;
+pub mod edge;
 mod error;
 mod handlers;
 pub mod log;
@@ -25,7 +27,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-pub use error::{ApiError, ErrorCode, JsonBody};
+pub use error::{ApiError, ErrorCode, JsonBody, parse_json};
 pub use log::LogTarget;
 
 /// How to serve.
@@ -45,6 +47,15 @@ pub struct Config {
     pub debounce: Duration,
     /// File sizes and the time a reload may take.
     pub limits: crate::engine::Limits,
+    /// Timeouts and the connection limit.
+    pub edge: edge::EdgeLimits,
+    /// Requests in one batch; a larger batch gets a 413 `batch_too_large`.
+    pub batch_limit: usize,
+    /// Bytes of a batch's response; requests after it is reached are not decided and get
+    /// `response_too_large` items.
+    pub batch_response_limit: usize,
+    /// Bearer tokens.
+    pub auth: auth::Auth,
 }
 
 impl Config {
@@ -59,6 +70,10 @@ impl Config {
             outcome_capacity: 100_000,
             debounce: Duration::from_millis(100),
             limits: crate::engine::Limits::default(),
+            edge: edge::EdgeLimits::default(),
+            batch_limit: 1000,
+            batch_response_limit: 16 * 1024 * 1024,
+            auth: auth::Auth::default(),
         }
     }
 }
@@ -212,6 +227,10 @@ pub fn app(state: Arc<AppState>) -> Router {
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require,
+        ))
         .with_state(state)
 }
 
@@ -226,10 +245,22 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let _watcher = watch::watch(state.clone(), config.debounce)?;
     spawn_sighup(state.clone())?;
     let listener = tokio::net::TcpListener::bind(config.addr).await?;
-    tracing::info!(addr = %listener.local_addr()?, "serving decisions");
-    axum::serve(listener, app(state.clone()))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    let addr = listener.local_addr()?;
+    if !addr.ip().is_loopback() && config.auth.admin.is_empty() {
+        tracing::warn!(
+            "listening beyond loopback with no admin token: outcomes and /v1/policies are open (see --admin-token-file)"
+        );
+    }
+    tracing::info!(%addr, max_connections = config.edge.max_connections, "serving decisions");
+    edge::serve(
+        listener,
+        app(state.clone()),
+        config.edge,
+        state.clone(),
+        shutdown_signal(),
+        config.edge.body_timeout,
+    )
+    .await;
     tracing::info!("stopped accepting; flushing the decision log");
     state.log.shutdown().await;
     Ok(())

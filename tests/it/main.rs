@@ -9,6 +9,7 @@ mod confinement;
 mod diagnostics;
 mod diff;
 mod docs;
+mod edge;
 mod fmt;
 mod fuzz;
 mod graph;

@@ -16,8 +16,8 @@ use policy_engine::eval::{self, EvalError, FieldError, Options};
 use policy_engine::ledger::MemoryLedger;
 use policy_engine::loader::MemoryLoader;
 use policy_engine::model::ModelStore;
+use policy_engine::server::ApiError;
 use policy_engine::server::api::DecideRequest;
-use policy_engine::server::{ApiError, JsonBody};
 use policy_engine::source::SourceMap;
 use policy_engine::{diff, fmt, graph, syntax};
 use serde_json::Value;
@@ -221,19 +221,9 @@ pub fn request(data: &[u8]) -> Verdict {
     Ok(())
 }
 
-/// The server's `JsonBody` extractor over an in-memory body. Its future reads a body that is
-/// already whole, so it is ready on the first poll: polled once with a no-op waker instead of
-/// pulling an async runtime into the fuzz target.
+/// The server's body decoder (what its `JsonBody` extractor runs on the bytes it read).
 fn decode_body(data: &[u8]) -> Result<Result<Value, ApiError>, String> {
-    use axum::extract::FromRequest;
-    use std::task::{Context, Poll, Waker};
-    let req = axum::extract::Request::new(axum::body::Body::from(data.to_vec()));
-    let fut = JsonBody::from_request(req, &());
-    let mut fut = std::pin::pin!(fut);
-    match fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(r) => Ok(r.map(|JsonBody(v)| v)),
-        Poll::Pending => Err("decoding an in-memory body did not complete".into()),
-    }
+    Ok(policy_engine::server::parse_json(data))
 }
 
 fn decide(graph: &DecisionGraph, policy: &str, body: Value, prefix: &str) -> Verdict {
