@@ -136,6 +136,8 @@ struct Conn {
 struct Open {
     next: u64,
     conns: BTreeMap<u64, Arc<Conn>>,
+    /// Of `conns`, those evicted but not yet closed: `conns.len() - evicted` are live.
+    evicted: usize,
 }
 
 /// Why a connection was closed by the edge rather than by its client.
@@ -197,12 +199,7 @@ pub async fn serve(
         });
         let id = {
             let mut o = lock(&open);
-            let live = o
-                .conns
-                .values()
-                .filter(|c| !c.evicted.load(Ordering::Relaxed))
-                .count();
-            if live >= max {
+            if o.conns.len() - o.evicted >= max {
                 // The oldest idle connection makes room; it closes as soon as its task runs.
                 let victim = o.conns.values().find(|c| {
                     !c.evicted.load(Ordering::Relaxed) && c.in_flight.load(Ordering::Acquire) == 0
@@ -211,6 +208,7 @@ pub async fn serve(
                     Some(v) => {
                         v.evicted.store(true, Ordering::Relaxed);
                         v.close.notify_one();
+                        o.evicted += 1;
                         state.metrics.connection_closed(Closed::Evicted);
                     }
                     None => {
@@ -263,7 +261,9 @@ pub async fn serve(
                 state.metrics.connection_closed(Closed::TimedOut);
             }
             let mut o = lock(&open);
-            o.conns.remove(&id);
+            if o.conns.remove(&id).is_some() && conn.evicted.load(Ordering::Relaxed) {
+                o.evicted -= 1;
+            }
             state.metrics.connections_open(o.conns.len());
         });
     }
@@ -358,6 +358,16 @@ impl<S> Timed<S> {
 }
 
 impl<S> Timed<S> {
+    /// A response still being written to a slow reader is progress, not idleness.
+    fn wrote(&mut self, r: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
+        if let Poll::Ready(Ok(n)) = r
+            && n > 0
+        {
+            self.idle_since = Instant::now();
+        }
+        r
+    }
+
     fn timed_out(&self) -> io::Error {
         self.conn.timed_out.store(true, Ordering::Relaxed);
         io::Error::new(io::ErrorKind::TimedOut, "header-read or idle timeout")
@@ -420,15 +430,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Timed<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let this = &mut *self;
-        let r = Pin::new(&mut this.inner).poll_write(cx, buf);
-        // A response still being written to a slow reader is progress, not idleness.
-        if let Poll::Ready(Ok(n)) = r
-            && n > 0
-        {
-            this.idle_since = Instant::now();
-        }
-        r
+        let r = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.wrote(r)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -444,14 +447,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Timed<S> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let this = &mut *self;
-        let r = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
-        if let Poll::Ready(Ok(n)) = r
-            && n > 0
-        {
-            this.idle_since = Instant::now();
-        }
-        r
+        let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.wrote(r)
     }
 
     fn is_write_vectored(&self) -> bool {

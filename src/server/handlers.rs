@@ -32,11 +32,11 @@ fn path_param(p: Result<Path<String>, PathRejection>) -> Result<String, ApiError
 }
 
 /// Decides for one parsed body; `now` is the clock read once at the edge when the body has none.
+/// Error paths are from the body's root `$` (a batch puts them under its item with [`reroot`]).
 fn decide_one(
     state: &AppState,
     policy: &str,
     body: Value,
-    prefix: &str,
     clock: Timestamp,
 ) -> Result<Decision, ApiError> {
     let started = Instant::now();
@@ -47,7 +47,7 @@ fn decide_one(
                 ErrorCode::InvalidContext,
                 "the body must be a JSON object: the context",
                 &[FieldError {
-                    path: prefix.to_string(),
+                    path: "$".into(),
                     expected: "object".into(),
                     message: format!(
                         "expected an object, found {}",
@@ -57,7 +57,7 @@ fn decide_one(
             ));
         }
     };
-    let req = DecideRequest::from_fields(fields, prefix).map_err(|errors| {
+    let req = DecideRequest::from_fields(fields, "$").map_err(|errors| {
         ApiError::fields(
             ErrorCode::InvalidRequest,
             "invalid `now` or `explain`",
@@ -99,9 +99,7 @@ fn decide_one(
                 }
                 _ => policy,
             };
-            let mut err = ApiError::from(e);
-            // The engine reports paths from the context's root; in a batch, the item is the root.
-            reroot(&mut err, prefix);
+            let err = ApiError::from(e);
             state.metrics.failed(label, err.body.code.as_str());
             Err(err)
         }
@@ -110,9 +108,6 @@ fn decide_one(
 
 /// Puts the paths of `err`'s details, reported from the context's root `$`, under `prefix`.
 fn reroot(err: &mut ApiError, prefix: &str) {
-    if prefix == "$" {
-        return;
-    }
     for d in err.body.details.iter_mut() {
         if let Some(Value::String(p)) = d.get_mut("path")
             && let Some(rest) = p.strip_prefix('$')
@@ -128,7 +123,7 @@ pub async fn decide(
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let policy = path_param(policy)?;
-    let d = decide_one(&state, &policy, body, "$", Timestamp::now())?;
+    let d = decide_one(&state, &policy, body, Timestamp::now())?;
     Ok(Json(d).into_response())
 }
 
@@ -187,7 +182,7 @@ pub async fn decide_batch(
             continue;
         }
         // Decided with paths from the item's root, so equal errors of two items compare equal.
-        match decide_one(&state, &policy, item, "$", clock) {
+        match decide_one(&state, &policy, item, clock) {
             Ok(d) => out.decision(&d),
             Err(e) => out.error(i, e),
         }

@@ -102,7 +102,8 @@ impl Drop for Server {
     }
 }
 
-fn read_response(s: &mut TcpStream) -> (u16, String) {
+/// Reads a whole `Connection: close` response; the status code and the body.
+pub(crate) fn read_response(s: &mut TcpStream) -> (u16, String) {
     let mut out = Vec::new();
     s.read_to_end(&mut out).unwrap();
     let out = String::from_utf8_lossy(&out).into_owned();

@@ -1137,7 +1137,7 @@ fn a_debounce_beyond_the_clock_never_fires() {
 
 /// One HTTP/1.1 exchange over a socket; returns the status line's code and the body.
 fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
-    use std::io::{Read, Write};
+    use std::io::Write;
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     write!(
         s,
@@ -1145,14 +1145,7 @@ fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
         body.len()
     )
     .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let code = out[9..12].parse().unwrap();
-    let body = out
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (code, body)
+    crate::edge::read_response(&mut s)
 }
 
 fn signal(pid: u32, sig: &str) {
